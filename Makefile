@@ -1,0 +1,43 @@
+# Entry points. `make demo` and `make test` install what is missing, build and run.
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: deps configure build demo test test-all bench asan tsan clean
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	@$(BUILD_DIR)/examples/wordcount --input data/wordcount.txt --parallelism 2
+
+# Default test suite: everything not labelled slow.
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE slow --timeout 600
+
+# Everything, slow suites included.
+test-all: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1800
+
+bench: build
+	@$(BUILD_DIR)/bench/freshet_bench
+
+# Runtime tests under ASan+UBSan and under TSan, each in its own build tree.
+asan: deps
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_SANITIZE=address -DFRESHET_BUILD_BENCH=OFF > /dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow --timeout 1200
+
+tsan: deps
+	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_SANITIZE=thread -DFRESHET_BUILD_BENCH=OFF > /dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && ctest --output-on-failure -j $(JOBS) -LE slow --timeout 1200
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-tsan

@@ -1,0 +1,57 @@
+#pragma once
+/// Job and cluster settings. Keys follow Flink's names where they exist.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "freshet/status.h"
+#include "freshet/types.h"
+
+namespace freshet {
+
+/// Options of one job's execution. Every field is validated when the job
+/// is submitted; a bad value fails submission with a message naming it.
+struct ExecutionOptions {
+  /// `parallelism.default`: parallelism of operators that set none. >= 1.
+  int parallelism = 1;
+  /// `pipeline.max-parallelism`: number of key groups, >= parallelism, <= 32768.
+  int max_parallelism = 128;
+  /// `execution.buffer-timeout` (ms): longest a partly filled network buffer
+  /// waits before it is sent. 0 sends after every batch; -1 only when full.
+  int64_t buffer_timeout_ms = 100;
+  /// `pipeline.operator-chaining`: chain operators where the rules allow.
+  bool chaining_enabled = true;
+  /// `taskmanager.memory.segment-size` (bytes) of network buffers, >= 256.
+  int segment_size = 32 * 1024;
+  /// `taskmanager.network.memory.buffers-per-channel`: buffers each output
+  /// channel may hold in flight before its producer waits (back-pressure).
+  int buffers_per_channel = 2;
+  /// `taskmanager.network.memory.floating-buffers-per-gate`: extra buffers
+  /// shared by the channels of one output.
+  int floating_buffers = 8;
+
+  Status Validate() const;
+};
+
+/// A string map of settings with typed accessors.
+class Configuration {
+ public:
+  Configuration& Set(const std::string& key, const std::string& value) {
+    values_[key] = value;
+    return *this;
+  }
+  std::optional<std::string> Get(const std::string& key) const;
+  const std::map<std::string, std::string>& Values() const { return values_; }
+
+  /// Applies the known keys onto `options`; an unknown `pipeline.*`,
+  /// `execution.*` or `parallelism.*` key or a malformed value is an error
+  /// naming the key.
+  Status ApplyTo(ExecutionOptions& options) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace freshet

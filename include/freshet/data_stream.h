@@ -1,0 +1,502 @@
+#pragma once
+/// DataStream, KeyedStream, ConnectedStreams: the typed job-building API.
+/// Every call records a transformation in the environment; nothing runs
+/// until Execute().
+
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "freshet/connectors.h"
+#include "freshet/environment.h"
+#include "freshet/internal/operators.h"
+#include "freshet/internal/transformation.h"
+
+namespace freshet {
+
+template <class T>
+class DataStreamSink;
+template <class K, class T, class KF>
+class KeyedStream;
+template <class T1, class T2>
+class ConnectedStreams;
+
+namespace internal {
+
+template <class F, class IN>
+using MapResultT = std::decay_t<decltype(CallMap(std::declval<F&>(), std::declval<const IN&>()))>;
+
+// Deduces OUT of a flat-map function: a declared OutputType, or the
+// Collector<OUT>& parameter of a non-generic call operator.
+template <class T>
+struct CollectorArg;
+template <class R, class C, class A, class OUT>
+struct CollectorArg<R (C::*)(A, Collector<OUT>&) const> {
+  using type = OUT;
+};
+template <class R, class C, class A, class OUT>
+struct CollectorArg<R (C::*)(A, Collector<OUT>&)> {
+  using type = OUT;
+};
+template <class F>
+struct FlatMapOutput {
+  using type = typename CollectorArg<decltype(&F::operator())>::type;
+};
+template <class F>
+  requires requires { typename F::OutputType; }
+struct FlatMapOutput<F> {
+  using type = typename F::OutputType;
+};
+template <class R, class A, class OUT>
+struct FlatMapOutput<R (*)(A, Collector<OUT>&)> {
+  using type = OUT;
+};
+
+// Field aggregations of KeyedStream (Sum/Min/Max keep the first record's
+// other fields; MinBy/MaxBy keep the whole record holding the extreme,
+// the earliest one on ties).
+template <class T, class A>
+struct SumReducer {
+  A field;
+  T operator()(const T& acc, const T& v) const {
+    T r = acc;
+    std::invoke(field, r) += std::invoke(field, v);
+    return r;
+  }
+};
+template <class T, class A, bool kMin>
+struct ExtremeReducer {
+  A field;
+  T operator()(const T& acc, const T& v) const {
+    T r = acc;
+    auto& f = std::invoke(field, r);
+    const auto& g = std::invoke(field, v);
+    if (kMin ? g < f : f < g) f = g;
+    return r;
+  }
+};
+template <class T, class A, bool kMin>
+struct ExtremeByReducer {
+  A field;
+  T operator()(const T& acc, const T& v) const {
+    const auto& a = std::invoke(field, acc);
+    const auto& b = std::invoke(field, v);
+    return (kMin ? b < a : a < b) ? v : acc;
+  }
+};
+struct IdentityField {
+  template <class U>
+  U& operator()(U& v) const {
+    return v;
+  }
+  template <class U>
+  const U& operator()(const U& v) const {
+    return v;
+  }
+};
+template <size_t I>
+struct TupleField {
+  template <class U>
+  auto& operator()(U& v) const {
+    return std::get<I>(v);
+  }
+};
+
+}  // namespace internal
+
+/// A stream of records of type T.
+template <class T>
+class DataStream {
+ public:
+  using ValueType = T;
+
+  DataStream(StreamExecutionEnvironment* env, int id) : env_(env), id_(id) {}
+
+  int Id() const { return id_; }
+  StreamExecutionEnvironment* Env() const { return env_; }
+
+  // ---- transformations --------------------------------------------------
+  template <class F>
+  DataStream<internal::MapResultT<F, T>> Map(F f) {
+    using OUT = internal::MapResultT<F, T>;
+    return AddOneInput<OUT>("Map", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::MapOperator<T, OUT, F>>(c, o, f);
+    });
+  }
+
+  /// `f(value, collector)`; OUT is deduced from the collector parameter
+  /// or given explicitly: FlatMap<std::string>(...).
+  template <class OUT = void, class F>
+  auto FlatMap(F f) {
+    using Out = std::conditional_t<std::is_void_v<OUT>, typename internal::FlatMapOutput<F>::type, OUT>;
+    return AddOneInput<Out>("Flat Map", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::FlatMapOperator<T, Out, F>>(c, o, f);
+    });
+  }
+
+  template <class F>
+  DataStream<T> Filter(F f) {
+    return AddOneInput<T>("Filter", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::FilterOperator<T, F>>(c, o, f);
+    });
+  }
+
+  /// Partitions by key: records with equal keys go to the same subtask.
+  template <class KF>
+  auto KeyBy(KF key_selector) {
+    using K = std::decay_t<std::invoke_result_t<KF&, const T&>>;
+    auto factory = std::make_shared<internal::PartitionerFactoryImpl<T, internal::KeyGroupSelector<KF>>>(
+        internal::PartitionerKind::kHash, internal::KeyGroupSelector<KF>(key_selector));
+    return KeyedStream<K, T, KF>(AddPartition(std::move(factory)), std::move(key_selector));
+  }
+
+  /// Merges streams of the same type.
+  template <class... Streams>
+  DataStream<T> Union(const Streams&... others) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kUnion;
+    t.name = "Union";
+    t.inputs = {id_, others.Id()...};
+    t.output_type = internal::TypeOpsFor<T>();
+    return DataStream<T>(env_, env_->AddTransformation(std::move(t)));
+  }
+
+  template <class T2>
+  ConnectedStreams<T, T2> Connect(const DataStream<T2>& other) {
+    return ConnectedStreams<T, T2>(*this, other);
+  }
+
+  // ---- partitioning -------------------------------------------------------
+  DataStream<T> Forward() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kForward)); }
+  DataStream<T> Rebalance() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kRebalance)); }
+  DataStream<T> Rescale() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kRescale)); }
+  DataStream<T> Shuffle() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kShuffle)); }
+  DataStream<T> Broadcast() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kBroadcast)); }
+  DataStream<T> Global() { return AddPartition(internal::MakePartitioner<T>(internal::PartitionerKind::kGlobal)); }
+  /// `partitioner(key, num_partitions)` picks the subtask of each record.
+  template <class P, class KF>
+  DataStream<T> PartitionCustom(P partitioner, KF key_selector) {
+    using Sel = internal::CustomSelector<KF, P>;
+    return AddPartition(std::make_shared<internal::PartitionerFactoryImpl<T, Sel>>(
+        internal::PartitionerKind::kCustom, Sel(std::move(key_selector), std::move(partitioner))));
+  }
+
+  // ---- settings of the operator that produces this stream ------------------
+  DataStream<T>& SetParallelism(int p) {
+    Self().parallelism = p;
+    return *this;
+  }
+  DataStream<T>& SetMaxParallelism(int p) {
+    Self().max_parallelism = p;
+    return *this;
+  }
+  DataStream<T>& Name(std::string name) {
+    Self().name = std::move(name);
+    return *this;
+  }
+  DataStream<T>& Uid(std::string uid) {
+    Self().uid = std::move(uid);
+    return *this;
+  }
+  DataStream<T>& DisableChaining() {
+    Self().chaining = internal::ChainingStrategy::kNever;
+    return *this;
+  }
+  DataStream<T>& StartNewChain() {
+    Self().chaining = internal::ChainingStrategy::kHead;
+    return *this;
+  }
+  DataStream<T>& SlotSharingGroup(std::string group) {
+    Self().slot_sharing_group = std::move(group);
+    return *this;
+  }
+
+  // ---- sinks ----------------------------------------------------------------
+  /// Prints to stdout; "N> " prefixes lines when the sink is parallel.
+  DataStreamSink<T> Print(std::string prefix = "") {
+    return SinkTo(PrintSink<T>(false, std::move(prefix)), "Print to Std. Out");
+  }
+  DataStreamSink<T> PrintToErr(std::string prefix = "") {
+    return SinkTo(PrintSink<T>(true, std::move(prefix)), "Print to Std. Err");
+  }
+  /// One line per record; a directory of files "1", "2", ... when parallel.
+  DataStreamSink<T> WriteAsText(std::string path) { return SinkTo(TextFileSink<T>(std::move(path)), "Text File Sink"); }
+
+  /// A sink object (derived from Sink<T>).
+  template <class S>
+    requires std::derived_from<S, Sink<T>>
+  DataStreamSink<T> SinkTo(S sink, std::string name = "Sink") {
+    auto shared = std::make_shared<const S>(std::move(sink));
+    return AddSink(std::move(name), [shared](internal::OperatorContext& c, internal::OutputBase*) {
+      return std::make_unique<internal::SinkWriterOperator<T>>(c, *shared);
+    });
+  }
+  /// A function called with every record.
+  template <class F>
+    requires(!std::derived_from<F, Sink<T>>)
+  DataStreamSink<T> SinkTo(F f, std::string name = "Sink") {
+    return AddSink(std::move(name), [f](internal::OperatorContext& c, internal::OutputBase*) {
+      return std::make_unique<internal::FunctionSinkOperator<T, F>>(c, f);
+    });
+  }
+
+  /// Runs the environment's job (it must be bounded) and returns this
+  /// stream's records: in order within each parallel subtask, subtasks one
+  /// after another. Throws JobFailedError if the job fails.
+  /// `result`, when given, receives the job's result (runtime, counts).
+  std::vector<T> ExecuteAndCollect(const std::string& job_name = "Collect Job",
+                                   JobExecutionResult* result_out = nullptr) {
+    std::string accumulator = "collect-" + std::to_string(env_->NextCollectId());
+    AddSink("Collect Sink", [accumulator](internal::OperatorContext& c, internal::OutputBase*) {
+      return std::make_unique<internal::CollectSinkOperator<T>>(c, accumulator);
+    });
+    JobExecutionResult result = env_->Execute(job_name).ValueOrThrow();
+    std::vector<T> out;
+    for (const std::string& part : result.accumulators[accumulator]) {
+      Status s = internal::DecodeCollected(part, out);
+      if (!s.IsOk()) throw JobFailedError(s);
+    }
+    if (result_out != nullptr) *result_out = std::move(result);
+    return out;
+  }
+
+ protected:
+  internal::Transformation& Self() { return env_->GetTransformation(id_); }
+
+  template <class OUT>
+  DataStream<OUT> AddOneInput(std::string name, internal::OperatorFactory factory) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kOneInput;
+    t.name = std::move(name);
+    t.inputs = {id_};
+    t.output_type = internal::TypeOpsFor<OUT>();
+    t.factory = std::move(factory);
+    return DataStream<OUT>(env_, env_->AddTransformation(std::move(t)));
+  }
+  DataStreamSink<T> AddSink(std::string name, internal::OperatorFactory factory) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kSink;
+    t.name = std::move(name);
+    t.inputs = {id_};
+    t.factory = std::move(factory);
+    return DataStreamSink<T>(env_, env_->AddTransformation(std::move(t)));
+  }
+  DataStream<T> AddPartition(std::shared_ptr<const internal::PartitionerFactory> factory) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kPartition;
+    t.name = internal::PartitionerName(factory->Kind());
+    t.inputs = {id_};
+    t.partitioner = std::move(factory);
+    t.output_type = internal::TypeOpsFor<T>();
+    return DataStream<T>(env_, env_->AddTransformation(std::move(t)));
+  }
+
+  StreamExecutionEnvironment* env_;
+  int id_;
+};
+
+/// The sink end of a stream; settings apply to the sink operator.
+template <class T>
+class DataStreamSink {
+ public:
+  DataStreamSink(StreamExecutionEnvironment* env, int id) : env_(env), id_(id) {}
+  int Id() const { return id_; }
+  DataStreamSink& SetParallelism(int p) {
+    env_->GetTransformation(id_).parallelism = p;
+    return *this;
+  }
+  DataStreamSink& Name(std::string name) {
+    env_->GetTransformation(id_).name = std::move(name);
+    return *this;
+  }
+  DataStreamSink& Uid(std::string uid) {
+    env_->GetTransformation(id_).uid = std::move(uid);
+    return *this;
+  }
+  DataStreamSink& DisableChaining() {
+    env_->GetTransformation(id_).chaining = internal::ChainingStrategy::kNever;
+    return *this;
+  }
+  DataStreamSink& SlotSharingGroup(std::string group) {
+    env_->GetTransformation(id_).slot_sharing_group = std::move(group);
+    return *this;
+  }
+
+ private:
+  StreamExecutionEnvironment* env_;
+  int id_;
+};
+
+/// A stream partitioned by key. KF is the key selector's type; spell the
+/// type as KeyedStream<K, T> to hold any selector in a std::function.
+template <class K, class T, class KF = std::function<K(const T&)>>
+class KeyedStream : public DataStream<T> {
+ public:
+  using KeyType = K;
+  KeyedStream(DataStream<T> partitioned, KF key_selector)
+      : DataStream<T>(partitioned), key_selector_(std::move(key_selector)) {}
+  template <class OtherKF>
+    requires(!std::is_same_v<OtherKF, KF>)
+  KeyedStream(const KeyedStream<K, T, OtherKF>& other)  // NOLINT: type erasure on purpose
+      : DataStream<T>(other), key_selector_(other.GetKeySelector()) {}
+
+  const KF& GetKeySelector() const { return key_selector_; }
+
+  /// Rolling reduce: emits the new aggregate of the key for each record.
+  template <class F>
+  DataStream<T> Reduce(F f) {
+    return ReduceNamed(std::move(f), "Keyed Reduce");
+  }
+
+  /// Field aggregations: `field` is a member pointer (&S::x) or a callable
+  /// returning a reference to the field; without one, the record itself.
+  template <class A>
+  DataStream<T> Sum(A field) {
+    return ReduceNamed(internal::SumReducer<T, A>{field}, "Keyed Aggregation");
+  }
+  DataStream<T> Sum() { return Sum(internal::IdentityField{}); }
+  template <size_t I>
+  DataStream<T> Sum() {
+    return Sum(internal::TupleField<I>{});
+  }
+  template <class A>
+  DataStream<T> Min(A field) {
+    return ReduceNamed(internal::ExtremeReducer<T, A, true>{field}, "Keyed Aggregation");
+  }
+  template <class A>
+  DataStream<T> Max(A field) {
+    return ReduceNamed(internal::ExtremeReducer<T, A, false>{field}, "Keyed Aggregation");
+  }
+  template <class A>
+  DataStream<T> MinBy(A field) {
+    return ReduceNamed(internal::ExtremeByReducer<T, A, true>{field}, "Keyed Aggregation");
+  }
+  template <class A>
+  DataStream<T> MaxBy(A field) {
+    return ReduceNamed(internal::ExtremeByReducer<T, A, false>{field}, "Keyed Aggregation");
+  }
+
+ private:
+  template <class F>
+  DataStream<T> ReduceNamed(F f, std::string name) {
+    KF kf = key_selector_;
+    return this->template AddOneInput<T>(std::move(name), [kf, f](internal::OperatorContext& c,
+                                                                  internal::OutputBase* o) {
+      return std::make_unique<internal::KeyedReduceOperator<K, T, KF, F>>(c, o, kf, f);
+    });
+  }
+  KF key_selector_;
+};
+
+/// Two streams processed together by one two-input operator.
+template <class T1, class T2>
+class ConnectedStreams {
+ public:
+  ConnectedStreams(DataStream<T1> first, DataStream<T2> second) : first_(first), second_(second) {}
+  DataStream<T1> GetFirstInput() const { return first_; }
+  DataStream<T2> GetSecondInput() const { return second_; }
+
+  /// `f1` maps the first input, `f2` the second, to a common type.
+  template <class F1, class F2>
+  auto CoMap(F1 f1, F2 f2) {
+    using OUT = std::decay_t<std::invoke_result_t<F1&, const T1&>>;
+    static_assert(std::is_same_v<OUT, std::decay_t<std::invoke_result_t<F2&, const T2&>>>,
+                  "CoMap: both functions must return the same type");
+    return AddTwoInput<OUT>("Co-Map", [f1, f2](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::CoMapOperator<T1, T2, OUT, F1, F2>>(c, o, f1, f2);
+    });
+  }
+  /// A CoMapFunction / CoFlatMapFunction object (Map1/Map2 or FlatMap1/FlatMap2).
+  template <class F>
+  auto CoMap(F f) {
+    return AddCoFunction<F>(std::move(f), "Co-Map");
+  }
+  template <class F>
+  auto CoFlatMap(F f) {
+    return AddCoFunction<F>(std::move(f), "Co-Flat Map");
+  }
+  template <class OUT, class F1, class F2>
+  DataStream<OUT> CoFlatMap(F1 f1, F2 f2) {
+    return AddTwoInput<OUT>("Co-Flat Map", [f1, f2](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::CoFlatMapOperator<T1, T2, OUT, F1, F2>>(c, o, f1, f2);
+    });
+  }
+
+  /// Partitions both inputs by key so equal keys meet in one subtask.
+  template <class KF1, class KF2>
+  ConnectedStreams<T1, T2> KeyBy(KF1 key1, KF2 key2) {
+    return ConnectedStreams<T1, T2>(first_.KeyBy(std::move(key1)), second_.KeyBy(std::move(key2)));
+  }
+
+ private:
+  template <class F>
+  auto AddCoFunction(F f, std::string name) {
+    using OUT = typename F::OutputType;
+    return AddTwoInput<OUT>(std::move(name), [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::CoFunctionOperator<T1, T2, OUT, F>>(c, o, f);
+    });
+  }
+  template <class OUT>
+  DataStream<OUT> AddTwoInput(std::string name, internal::OperatorFactory factory) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kTwoInput;
+    t.name = std::move(name);
+    t.inputs = {first_.Id(), second_.Id()};
+    t.output_type = internal::TypeOpsFor<OUT>();
+    t.factory = std::move(factory);
+    StreamExecutionEnvironment* env = first_.Env();
+    return DataStream<OUT>(env, env->AddTransformation(std::move(t)));
+  }
+  DataStream<T1> first_;
+  DataStream<T2> second_;
+};
+
+// ---- StreamExecutionEnvironment's typed sources ------------------------------
+
+template <class S>
+DataStream<typename S::OutputType> StreamExecutionEnvironment::FromSource(S source, const std::string& name) {
+  using T = typename S::OutputType;
+  internal::Transformation t;
+  t.kind = internal::TransformationKind::kSource;
+  t.name = "Source: " + name;
+  t.output_type = internal::TypeOpsFor<T>();
+  t.bounded = source.GetBoundedness() == Boundedness::kBounded;
+  t.parallelism_limit = source.MaxParallelism();
+  if (t.parallelism_limit == 1) t.parallelism = 1;
+  auto shared = std::make_shared<const S>(std::move(source));
+  t.factory = [shared](internal::OperatorContext& c, internal::OutputBase* o) {
+    return std::make_unique<internal::SourceOperator<T>>(c, o, *shared);
+  };
+  return DataStream<T>(this, AddTransformation(std::move(t)));
+}
+
+template <class T>
+DataStream<T> StreamExecutionEnvironment::FromCollection(std::vector<T> values) {
+  return FromSource(CollectionSource<T>(std::move(values)), "Collection Source");
+}
+
+template <class T>
+DataStream<T> StreamExecutionEnvironment::FromElements(std::initializer_list<T> elements) {
+  return FromCollection(std::vector<T>(elements));
+}
+
+template <class T, class... Rest>
+DataStream<T> StreamExecutionEnvironment::FromElements(T first, Rest... rest) {
+  std::vector<T> values;
+  values.reserve(1 + sizeof...(rest));
+  values.push_back(std::move(first));
+  (values.push_back(T(std::move(rest))), ...);
+  return FromCollection(std::move(values));
+}
+
+template <class F>
+auto StreamExecutionEnvironment::FromGenerator(F fn, int64_t count, double records_per_second) {
+  using T = std::decay_t<std::invoke_result_t<F&, int64_t>>;
+  return FromSource(GeneratorSource<T, F>(std::move(fn), count, records_per_second), "Generator Source");
+}
+
+}  // namespace freshet

@@ -1,0 +1,137 @@
+#pragma once
+/// User function interfaces: rich functions with a runtime context, the
+/// collector, and the function classes a user may derive from. Plain
+/// callables (lambdas) work wherever a function class does.
+
+#include <string>
+
+#include "freshet/types.h"
+
+namespace freshet {
+
+namespace internal {
+template <class T>
+class Output;
+}
+
+/// What a parallel instance of a function knows about where it runs.
+/// Valid from Open() to Close(); only used from the task's own thread.
+class RuntimeContext {
+ public:
+  RuntimeContext(std::string task_name, int subtask, int parallelism, int max_parallelism, int attempt)
+      : task_name_(std::move(task_name)),
+        subtask_(subtask),
+        parallelism_(parallelism),
+        max_parallelism_(max_parallelism),
+        attempt_(attempt) {}
+
+  const std::string& GetTaskName() const { return task_name_; }
+  /// "Name (2/4)#0": name, subtask index + 1, parallelism, attempt.
+  std::string GetTaskNameWithSubtasks() const;
+  int GetIndexOfThisSubtask() const { return subtask_; }
+  int GetNumberOfParallelSubtasks() const { return parallelism_; }
+  int GetMaxNumberOfParallelSubtasks() const { return max_parallelism_; }
+  int GetAttemptNumber() const { return attempt_; }
+
+ private:
+  std::string task_name_;
+  int subtask_;
+  int parallelism_;
+  int max_parallelism_;
+  int attempt_;
+};
+
+/// Base of functions that need set-up and tear-down or their runtime context.
+/// Each parallel subtask gets its own copy of the function object.
+class RichFunction {
+ public:
+  virtual ~RichFunction() = default;
+  /// Called once before the first record on the subtask's thread.
+  virtual void Open() {}
+  /// Called once after the last record (or on cancellation).
+  virtual void Close() {}
+  RuntimeContext& GetRuntimeContext() const { return *context_; }
+  void SetRuntimeContext(RuntimeContext* context) { context_ = context; }
+
+ private:
+  RuntimeContext* context_ = nullptr;
+};
+
+/// Emits records from FlatMap and similar functions. Records take the
+/// timestamp of the input record being processed.
+template <class T>
+class Collector {
+ public:
+  explicit Collector(internal::Output<T>* output) : output_(output) {}
+  inline void Collect(const T& value);
+  void SetTimestamp(Timestamp ts) { timestamp_ = ts; }
+
+ private:
+  internal::Output<T>* output_;
+  Timestamp timestamp_ = kNoTimestamp;
+};
+
+template <class IN, class OUT>
+class MapFunction {
+ public:
+  using InputType = IN;
+  using OutputType = OUT;
+  virtual ~MapFunction() = default;
+  virtual OUT Map(const IN& value) = 0;
+};
+
+template <class IN, class OUT>
+class FlatMapFunction {
+ public:
+  using InputType = IN;
+  using OutputType = OUT;
+  virtual ~FlatMapFunction() = default;
+  virtual void FlatMap(const IN& value, Collector<OUT>& out) = 0;
+};
+
+template <class T>
+class FilterFunction {
+ public:
+  virtual ~FilterFunction() = default;
+  virtual bool Filter(const T& value) = 0;
+};
+
+template <class T>
+class ReduceFunction {
+ public:
+  virtual ~ReduceFunction() = default;
+  virtual T Reduce(const T& accumulated, const T& value) = 0;
+};
+
+template <class IN1, class IN2, class OUT>
+class CoMapFunction {
+ public:
+  using OutputType = OUT;
+  virtual ~CoMapFunction() = default;
+  virtual OUT Map1(const IN1& value) = 0;
+  virtual OUT Map2(const IN2& value) = 0;
+};
+
+template <class IN1, class IN2, class OUT>
+class CoFlatMapFunction {
+ public:
+  using OutputType = OUT;
+  virtual ~CoFlatMapFunction() = default;
+  virtual void FlatMap1(const IN1& value, Collector<OUT>& out) = 0;
+  virtual void FlatMap2(const IN2& value, Collector<OUT>& out) = 0;
+};
+
+template <class IN, class OUT>
+class RichMapFunction : public RichFunction, public MapFunction<IN, OUT> {};
+template <class IN, class OUT>
+class RichFlatMapFunction : public RichFunction, public FlatMapFunction<IN, OUT> {};
+template <class T>
+class RichFilterFunction : public RichFunction, public FilterFunction<T> {};
+template <class T>
+class RichReduceFunction : public RichFunction, public ReduceFunction<T> {};
+template <class IN1, class IN2, class OUT>
+class RichCoMapFunction : public RichFunction, public CoMapFunction<IN1, IN2, OUT> {};
+template <class IN1, class IN2, class OUT>
+class RichCoFlatMapFunction : public RichFunction, public CoFlatMapFunction<IN1, IN2, OUT> {};
+
+}  // namespace freshet

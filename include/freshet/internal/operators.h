@@ -1,0 +1,397 @@
+#pragma once
+/// Operator implementations behind the DataStream API. Each holds its own
+/// copy of the user function, so parallel subtasks share nothing.
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "freshet/functions.h"
+#include "freshet/internal/operator.h"
+#include "freshet/sink.h"
+#include "freshet/source.h"
+
+namespace freshet::internal {
+
+template <class F>
+void OpenUserFunction(F& f, const OperatorContext& ctx) {
+  if constexpr (std::is_base_of_v<RichFunction, F>) {
+    f.SetRuntimeContext(ctx.runtime);
+    InvokeUser(ctx.name, [&] { f.Open(); });
+  }
+}
+template <class F>
+void CloseUserFunction(F& f, const OperatorContext& ctx) {
+  if constexpr (std::is_base_of_v<RichFunction, F>) {
+    InvokeUser(ctx.name, [&] { f.Close(); });
+  }
+}
+
+template <class F, class IN>
+decltype(auto) CallMap(F& f, const IN& v) {
+  if constexpr (requires { f.Map(v); }) {
+    return f.Map(v);
+  } else {
+    return f(v);
+  }
+}
+template <class F, class IN, class OUT>
+void CallFlatMap(F& f, const IN& v, Collector<OUT>& out) {
+  if constexpr (requires { f.FlatMap(v, out); }) {
+    f.FlatMap(v, out);
+  } else {
+    f(v, out);
+  }
+}
+template <class F, class T>
+bool CallFilter(F& f, const T& v) {
+  if constexpr (requires { f.Filter(v); }) {
+    return f.Filter(v);
+  } else {
+    return f(v);
+  }
+}
+template <class F, class T>
+T CallReduce(F& f, const T& a, const T& b) {
+  if constexpr (requires { f.Reduce(a, b); }) {
+    return f.Reduce(a, b);
+  } else {
+    return f(a, b);
+  }
+}
+
+/// Common part of one-input operators.
+template <class IN, class OUT>
+class OneInputOperator : public StreamOperator, public Input<IN> {
+ public:
+  OneInputOperator(OperatorContext& ctx, OutputBase* out) : ctx_(ctx), out_(static_cast<Output<OUT>*>(out)) {}
+  void ProcessWatermark(int, Timestamp wm) override { out_->EmitWatermark(wm); }
+  void* InputAt(int) override { return static_cast<Input<IN>*>(this); }
+  int NumInputs() const override { return 1; }
+
+ protected:
+  OperatorContext& ctx_;
+  Output<OUT>* out_;
+};
+
+template <class IN, class OUT, class F>
+class MapOperator final : public OneInputOperator<IN, OUT> {
+ public:
+  MapOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const IN& v, Timestamp ts) override {
+    this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return CallMap(f_, v); }), ts);
+  }
+
+ private:
+  F f_;
+};
+
+template <class T, class F>
+class FilterOperator final : public OneInputOperator<T, T> {
+ public:
+  FilterOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<T, T>(ctx, out), f_(std::move(f)) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const T& v, Timestamp ts) override {
+    if (InvokeUser(this->ctx_.name, [&] { return CallFilter(f_, v); })) this->out_->Collect(v, ts);
+  }
+
+ private:
+  F f_;
+};
+
+template <class IN, class OUT, class F>
+class FlatMapOperator final : public OneInputOperator<IN, OUT> {
+ public:
+  FlatMapOperator(OperatorContext& ctx, OutputBase* out, F f)
+      : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)), collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const IN& v, Timestamp ts) override {
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { CallFlatMap(f_, v, collector_); });
+  }
+
+ private:
+  F f_;
+  Collector<OUT> collector_;
+};
+
+/// Adapts KeyHash to the hash map's hasher (the map mixes the bits further).
+template <class K>
+struct KeyHasher {
+  size_t operator()(const K& k) const { return static_cast<size_t>(KeyHash<K>()(k)); }
+};
+
+/// Rolling reduce per key: emits the new aggregate for every input record.
+/// The per-key values live in this subtask's key groups only.
+template <class K, class T, class KeyFn, class F>
+class KeyedReduceOperator final : public OneInputOperator<T, T> {
+ public:
+  KeyedReduceOperator(OperatorContext& ctx, OutputBase* out, KeyFn key_fn, F f)
+      : OneInputOperator<T, T>(ctx, out), key_fn_(std::move(key_fn)), f_(std::move(f)) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const T& v, Timestamp ts) override {
+    auto [it, inserted] = values_.try_emplace(key_fn_(v), v);
+    if (!inserted) it->second = InvokeUser(this->ctx_.name, [&] { return CallReduce(f_, it->second, v); });
+    this->out_->Collect(it->second, ts);
+  }
+  size_t NumKeys() const { return values_.size(); }
+
+ private:
+  KeyFn key_fn_;
+  F f_;
+  boost::unordered_flat_map<K, T, KeyHasher<K>> values_;
+};
+
+/// Two inputs of possibly equal types, dispatched through adapters.
+template <class IN1, class IN2, class OUT>
+class TwoInputOperator : public StreamOperator {
+ public:
+  TwoInputOperator(OperatorContext& ctx, OutputBase* out) : ctx_(ctx), out_(static_cast<Output<OUT>*>(out)) {}
+  virtual void ProcessElement1(const IN1& v, Timestamp ts) = 0;
+  virtual void ProcessElement2(const IN2& v, Timestamp ts) = 0;
+  void* InputAt(int index) override {
+    return index == 1 ? static_cast<void*>(static_cast<Input<IN1>*>(&in1_))
+                      : static_cast<void*>(static_cast<Input<IN2>*>(&in2_));
+  }
+  int NumInputs() const override { return 2; }
+  /// Forwards the minimum of both inputs' watermarks when it advances.
+  void ProcessWatermark(int input, Timestamp wm) override {
+    (input == 1 ? wm1_ : wm2_) = wm;
+    Timestamp combined = std::min(wm1_, wm2_);
+    if (combined > emitted_) {
+      emitted_ = combined;
+      out_->EmitWatermark(combined);
+    }
+  }
+
+ protected:
+  OperatorContext& ctx_;
+  Output<OUT>* out_;
+
+ private:
+  struct In1 final : Input<IN1> {
+    TwoInputOperator* op;
+    explicit In1(TwoInputOperator* o) : op(o) {}
+    void ProcessElement(const IN1& v, Timestamp ts) override { op->ProcessElement1(v, ts); }
+  };
+  struct In2 final : Input<IN2> {
+    TwoInputOperator* op;
+    explicit In2(TwoInputOperator* o) : op(o) {}
+    void ProcessElement(const IN2& v, Timestamp ts) override { op->ProcessElement2(v, ts); }
+  };
+  In1 in1_{this};
+  In2 in2_{this};
+  Timestamp wm1_ = kNoTimestamp;
+  Timestamp wm2_ = kNoTimestamp;
+  Timestamp emitted_ = kNoTimestamp;
+};
+
+template <class IN1, class IN2, class OUT, class F1, class F2>
+class CoMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
+ public:
+  CoMapOperator(OperatorContext& ctx, OutputBase* out, F1 f1, F2 f2)
+      : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f1_(std::move(f1)), f2_(std::move(f2)) {}
+  void ProcessElement1(const IN1& v, Timestamp ts) override {
+    this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f1_(v); }), ts);
+  }
+  void ProcessElement2(const IN2& v, Timestamp ts) override {
+    this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f2_(v); }), ts);
+  }
+
+ private:
+  F1 f1_;
+  F2 f2_;
+};
+
+template <class IN1, class IN2, class OUT, class F1, class F2>
+class CoFlatMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
+ public:
+  CoFlatMapOperator(OperatorContext& ctx, OutputBase* out, F1 f1, F2 f2)
+      : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f1_(std::move(f1)), f2_(std::move(f2)), collector_(this->out_) {}
+  void ProcessElement1(const IN1& v, Timestamp ts) override {
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f1_(v, collector_); });
+  }
+  void ProcessElement2(const IN2& v, Timestamp ts) override {
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f2_(v, collector_); });
+  }
+
+ private:
+  F1 f1_;
+  F2 f2_;
+  Collector<OUT> collector_;
+};
+
+/// A rich co-function object used for both inputs (Map1/Map2 or FlatMap1/FlatMap2).
+template <class IN1, class IN2, class OUT, class F>
+class CoFunctionOperator final : public TwoInputOperator<IN1, IN2, OUT> {
+ public:
+  CoFunctionOperator(OperatorContext& ctx, OutputBase* out, F f)
+      : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f_(std::move(f)), collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement1(const IN1& v, Timestamp ts) override {
+    if constexpr (requires { f_.Map1(v); }) {
+      this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f_.Map1(v); }), ts);
+    } else {
+      collector_.SetTimestamp(ts);
+      InvokeUser(this->ctx_.name, [&] { f_.FlatMap1(v, collector_); });
+    }
+  }
+  void ProcessElement2(const IN2& v, Timestamp ts) override {
+    if constexpr (requires { f_.Map2(v); }) {
+      this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f_.Map2(v); }), ts);
+    } else {
+      collector_.SetTimestamp(ts);
+      InvokeUser(this->ctx_.name, [&] { f_.FlatMap2(v, collector_); });
+    }
+  }
+
+ private:
+  F f_;
+  Collector<OUT> collector_;
+};
+
+/// The task drives a source chain's head through this interface.
+class SourceDriver {
+ public:
+  virtual ~SourceDriver() = default;
+  virtual InputStatus PollNext() = 0;
+  virtual Duration PollDelay() const = 0;
+};
+
+template <class T>
+class SourceOperator final : public StreamOperator, public SourceDriver {
+ public:
+  SourceOperator(OperatorContext& ctx, OutputBase* out, const Source<T>& source)
+      : ctx_(ctx),
+        out_(static_cast<Output<T>*>(out)),
+        reader_(source.CreateReader(*ctx.reader_context)),
+        reader_output_(out_, ctx.records_out) {}
+  void Open() override { Check(reader_->Open()); }
+  void Close() override { reader_->Close(); }
+  InputStatus PollNext() override {
+    Result<InputStatus> r = InvokeUser(ctx_.name, [&] { return reader_->PollNext(reader_output_); });
+    if (!r.IsOk()) Check(r.GetStatus());
+    return *r;
+  }
+  Duration PollDelay() const override { return reader_->PollDelay(); }
+  void ProcessWatermark(int, Timestamp wm) override { out_->EmitWatermark(wm); }
+  void* InputAt(int) override { return nullptr; }
+  int NumInputs() const override { return 0; }
+
+ private:
+  void Check(const Status& s) {
+    if (!s.IsOk()) throw OperatorException(ctx_.name, s.ToString());
+  }
+  OperatorContext& ctx_;
+  Output<T>* out_;
+  std::unique_ptr<SourceReader<T>> reader_;
+  ReaderOutput<T> reader_output_;
+};
+
+template <class T>
+class SinkWriterOperator final : public StreamOperator, public Input<T> {
+ public:
+  SinkWriterOperator(OperatorContext& ctx, const Sink<T>& sink) : ctx_(ctx), writer_(sink.CreateWriter(*ctx.runtime)) {}
+  void Open() override { Check(writer_->Open(*ctx_.runtime)); }
+  void ProcessElement(const T& v, Timestamp ts) override {
+    ++*ctx_.records_in;
+    Status s = InvokeUser(ctx_.name, [&] { return writer_->Write(v, ts); });
+    if (!s.IsOk()) Check(s);
+  }
+  void Finish() override { Check(writer_->Flush(true)); }
+  void Close() override { writer_->Close(); }
+  void ProcessWatermark(int, Timestamp) override {}
+  void* InputAt(int) override { return static_cast<Input<T>*>(this); }
+  int NumInputs() const override { return 1; }
+
+ private:
+  void Check(const Status& s) {
+    if (!s.IsOk()) throw OperatorException(ctx_.name, s.ToString());
+  }
+  OperatorContext& ctx_;
+  std::unique_ptr<SinkWriter<T>> writer_;
+};
+
+/// A sink that calls a user function per record.
+template <class T, class F>
+class FunctionSinkOperator final : public StreamOperator, public Input<T> {
+ public:
+  FunctionSinkOperator(OperatorContext& ctx, F f) : ctx_(ctx), f_(std::move(f)) {}
+  void Open() override { OpenUserFunction(f_, ctx_); }
+  void Close() override { CloseUserFunction(f_, ctx_); }
+  void ProcessElement(const T& v, Timestamp) override {
+    ++*ctx_.records_in;
+    InvokeUser(ctx_.name, [&] {
+      if constexpr (requires { f_.Invoke(v); }) {
+        f_.Invoke(v);
+      } else {
+        f_(v);
+      }
+    });
+  }
+  void ProcessWatermark(int, Timestamp) override {}
+  void* InputAt(int) override { return static_cast<Input<T>*>(this); }
+  int NumInputs() const override { return 1; }
+
+ private:
+  OperatorContext& ctx_;
+  F f_;
+};
+
+/// Collects serialized records and hands them back through the task's
+/// accumulators when the input ends (ExecuteAndCollect).
+template <class T>
+class CollectSinkOperator final : public StreamOperator, public Input<T> {
+ public:
+  CollectSinkOperator(OperatorContext& ctx, std::string accumulator) : ctx_(ctx), name_(std::move(accumulator)) {}
+  void ProcessElement(const T& v, Timestamp) override {
+    ++*ctx_.records_in;
+    ++count_;
+    TypeSerializer<T>::Serialize(v, bytes_);
+  }
+  void Finish() override {
+    std::string out;
+    out.reserve(sizeof(count_) + bytes_.Size());
+    out.append(reinterpret_cast<const char*>(&count_), sizeof(count_));
+    out.append(reinterpret_cast<const char*>(bytes_.Data()), bytes_.Size());
+    (*ctx_.accumulators)[name_] = std::move(out);
+  }
+  void ProcessWatermark(int, Timestamp) override {}
+  void* InputAt(int) override { return static_cast<Input<T>*>(this); }
+  int NumInputs() const override { return 1; }
+
+ private:
+  OperatorContext& ctx_;
+  std::string name_;
+  uint64_t count_ = 0;
+  ByteWriter bytes_;
+};
+
+/// Decodes one subtask's collect-sink accumulator, appending to `out`.
+template <class T>
+Status DecodeCollected(const std::string& bytes, std::vector<T>& out) {
+  uint64_t count = 0;
+  if (bytes.size() < sizeof(count)) return Status::Corruption("collected result too short");
+  std::memcpy(&count, bytes.data(), sizeof(count));
+  ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()) + sizeof(count), bytes.size() - sizeof(count));
+  for (uint64_t i = 0; i < count; ++i) {
+    TypeSerializer<T>::Deserialize(r, out.emplace_back());
+    if (r.Failed()) return Status::Corruption("collected result does not decode");
+  }
+  return Status::Ok();
+}
+
+}  // namespace freshet::internal

@@ -1,0 +1,49 @@
+#pragma once
+// A bounded pool of equally sized memory segments. Producers take segments
+// and wait when none is free; consumers give them back. The pool's size is
+// what bounds a result partition's memory, so a slow consumer makes its
+// producers wait: that wait is back-pressure.
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace freshet::internal {
+
+class BufferPool {
+ public:
+  BufferPool(size_t segment_size, int num_segments);
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  size_t SegmentSize() const { return segment_size_; }
+  int NumSegments() const { return num_segments_; }
+
+  /// A free segment, waiting while there is none; nullptr once cancelled.
+  /// Thread-safe.
+  uint8_t* RequestBlocking();
+  /// A free segment or nullptr. Thread-safe.
+  uint8_t* TryRequest();
+  /// Returns a segment. Thread-safe.
+  void Recycle(uint8_t* segment);
+  /// Wakes and fails every current and future wait.
+  void Cancel();
+
+  int AvailableSegments() const;
+  /// Total time producers spent waiting for a segment.
+  int64_t BackPressuredNanos() const;
+
+ private:
+  const size_t segment_size_;
+  const int num_segments_;
+  std::unique_ptr<uint8_t[]> memory_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<uint8_t*> free_;
+  bool cancelled_ = false;
+  int64_t back_pressured_ns_ = 0;
+};
+
+}  // namespace freshet::internal

@@ -1,0 +1,337 @@
+#include "runtime/task/stream_task.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace freshet::internal {
+
+class StreamTask::ReaderContext final : public SourceReaderContext {
+ public:
+  ReaderContext(int subtask, int parallelism, Clock& clock, Mailbox& mailbox)
+      : subtask_(subtask), parallelism_(parallelism), clock_(clock), mailbox_(mailbox) {}
+  int SubtaskIndex() const override { return subtask_; }
+  int Parallelism() const override { return parallelism_; }
+  Clock& GetClock() const override { return clock_; }
+  void NotifyAvailable() override { mailbox_.SignalInput(); }
+
+ private:
+  int subtask_;
+  int parallelism_;
+  Clock& clock_;
+  Mailbox& mailbox_;
+};
+
+/// Combines channel watermarks: an input's watermark is the minimum over its
+/// unfinished channels, forwarded to the head operator when it advances.
+class StreamTask::WatermarkHandler final : public ElementHandler {
+ public:
+  WatermarkHandler(InputGate& gate, StreamOperator& head) : gate_(gate), head_(head), current_(3, kNoTimestamp) {}
+  void OnWatermark(int channel, Timestamp wm) override {
+    InputChannel& c = gate_.Channel(channel);
+    if (wm <= c.watermark) return;
+    c.watermark = wm;
+    Recompute(c.input_index);
+  }
+  void Recompute(int input_index) {
+    Timestamp min = kMaxWatermark;
+    bool any = false;
+    for (int i = 0; i < gate_.NumChannels(); ++i) {
+      InputChannel& c = gate_.Channel(i);
+      if (c.input_index != input_index || c.finished) continue;
+      any = true;
+      min = std::min(min, c.watermark);
+    }
+    if (!any) return;  // all finished: the channels' own max watermarks were forwarded already
+    if (min > current_[static_cast<size_t>(input_index)]) {
+      current_[static_cast<size_t>(input_index)] = min;
+      head_.ProcessWatermark(input_index, min);
+    }
+  }
+
+ private:
+  InputGate& gate_;
+  StreamOperator& head_;
+  std::vector<Timestamp> current_;
+};
+
+StreamTask::StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, ShuffleEnvironment& shuffle,
+                       Clock& clock)
+    : tdd_(std::move(tdd)),
+      job_(std::move(job)),
+      vertex_(job_->vertices.at(static_cast<size_t>(tdd_.vertex))),
+      shuffle_(shuffle),
+      clock_(clock),
+      name_(fmt::format("{} ({}/{})", vertex_.name, tdd_.subtask + 1, tdd_.parallelism)) {
+  const ExecutionOptions& options = job_->stream_graph->options;
+  buffer_timeout_ns_ = options.buffer_timeout_ms < 0 ? -1 : options.buffer_timeout_ms * 1'000'000;
+  for (const ProducedPartitionDescriptor& p : tdd_.produced) {
+    produced_.push_back(shuffle_.CreatePartition(p.id, p.num_subpartitions, options));
+  }
+}
+
+StreamTask::~StreamTask() {
+  // Outputs reference operators' inputs and operators reference contexts:
+  // destroy operators before outputs and contexts.
+  operators_.clear();
+  outputs_.clear();
+}
+
+void StreamTask::Cancel() {
+  cancel_requested_.store(true);
+  mailbox_.Cancel();
+  for (auto& p : produced_) p->Cancel();
+}
+
+std::string StreamTask::Describe() const { return fmt::format("subtask {}/{}", tdd_.subtask + 1, tdd_.parallelism); }
+
+Status StreamTask::Setup() {
+  reader_context_ = std::make_unique<ReaderContext>(tdd_.subtask, tdd_.parallelism, clock_, mailbox_);
+  runtime_context_ =
+      std::make_unique<RuntimeContext>(vertex_.name, tdd_.subtask, tdd_.parallelism, tdd_.max_parallelism, tdd_.attempt);
+  if (!tdd_.inputs.empty()) {
+    gate_ = std::make_unique<InputGate>(&mailbox_);
+    for (const InputGateDescriptor& in : tdd_.inputs) {
+      for (const InputChannelDescriptor& ch : in.channels) {
+        std::shared_ptr<ResultPartition> p = shuffle_.Find(ch.partition);
+        if (p == nullptr) return Status::NotFound("result partition " + ch.partition.Key() + " is not registered");
+        gate_->AddChannel(std::move(p), ch.subpartition, in.input_index);
+      }
+    }
+  }
+  BuildChain();
+  return Status::Ok();
+}
+
+void StreamTask::BuildChain() {
+  const StreamGraph& g = *job_->stream_graph;
+  const std::vector<int>& chain = vertex_.chain;
+  std::map<int, StreamOperator*> op_of_node;
+  std::vector<std::unique_ptr<StreamOperator>> reversed;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const StreamNode& node = g.Node(*it);
+    auto ctx = std::make_unique<OperatorContext>();
+    ctx->name = node.name;
+    ctx->runtime = runtime_context_.get();
+    ctx->max_parallelism = node.max_parallelism;
+    ctx->key_groups = KeyGroupRangeForSubtask(tdd_.subtask, node.parallelism, node.max_parallelism);
+    ctx->records_in = &result_.records_in;
+    ctx->records_out = &result_.records_out;
+    ctx->reader_context = reader_context_.get();
+    ctx->accumulators = &result_.accumulators;
+
+    std::vector<std::unique_ptr<OutputBase>> outs;
+    for (int e : node.out_edges) {
+      const StreamEdge& edge = g.Edge(e);
+      auto target = op_of_node.find(edge.target);
+      if (target != op_of_node.end()) {
+        outs.push_back(node.output_type->MakeChainingOutput(target->second, edge.target_input));
+        continue;
+      }
+      auto pos = std::find(vertex_.output_edges.begin(), vertex_.output_edges.end(), e);
+      FRESHET_CHECK(pos != vertex_.output_edges.end());
+      auto partition = produced_.at(static_cast<size_t>(pos - vertex_.output_edges.begin()));
+      auto writer = std::make_unique<RecordWriter>(partition);
+      writers_.push_back(writer.get());
+      const StreamNode& consumer = g.Node(edge.target);
+      ChannelSelectorContext sc{tdd_.subtask, node.parallelism, consumer.parallelism, consumer.max_parallelism};
+      outs.push_back(edge.partitioner->Create(std::move(writer), sc));
+    }
+    OutputBase* out = nullptr;
+    if (node.kind != TransformationKind::kSink) {
+      if (outs.size() == 1) {
+        outputs_.push_back(std::move(outs[0]));
+      } else {
+        outputs_.push_back(node.output_type->MakeFanOut(std::move(outs)));
+      }
+      out = outputs_.back().get();
+    }
+    auto op = node.factory(*ctx, out);
+    op_of_node[node.id] = op.get();
+    contexts_.push_back(std::move(ctx));
+    reversed.push_back(std::move(op));
+  }
+  for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) operators_.push_back(std::move(*it));
+  opened_.assign(operators_.size(), false);
+  if (vertex_.is_source) source_ = dynamic_cast<SourceDriver*>(operators_.front().get());
+
+  if (gate_ != nullptr) {
+    StreamOperator* head = operators_.front().get();
+    processors_.resize(3);
+    input_ended_.assign(3, false);
+    for (int e : vertex_.input_edges) {
+      const StreamEdge& edge = g.Edge(e);
+      auto& p = processors_[static_cast<size_t>(edge.target_input)];
+      if (p == nullptr) p = g.Node(edge.source).output_type->MakeInputProcessor(head, edge.target_input);
+    }
+    watermark_handler_ = std::make_unique<WatermarkHandler>(*gate_, *head);
+  }
+}
+
+Status StreamTask::Run() {
+  Status status;
+  try {
+    status = Setup();
+    if (status.IsOk()) {
+      for (size_t i = operators_.size(); i-- > 0;) {
+        operators_[i]->Open();
+        opened_[i] = true;
+      }
+      last_flush_ns_ = clock_.MonotonicNanos();
+      if (source_ != nullptr) {
+        RunSourceLoop();
+      } else {
+        RunInputLoop();
+      }
+      FinishChain();
+    }
+  } catch (const OperatorException& e) {
+    status = Status::UserFunctionError(fmt::format("operator '{}' ({}) failed: {}", e.OperatorName(), Describe(), e.what()));
+  } catch (const TaskCancelledException&) {
+    status = Status::Cancelled(fmt::format("task '{}' was cancelled", name_));
+  } catch (const std::exception& e) {
+    status = Status::Internal(fmt::format("task '{}' failed: {}", name_, e.what()));
+  }
+  if (!status.IsOk() && cancel_requested_.load()) {
+    status = Status::Cancelled(fmt::format("task '{}' was cancelled", name_));
+  }
+  CloseOperators();
+  return status;
+}
+
+void StreamTask::RunSourceLoop() {
+  while (true) {
+    if (mailbox_.HasMail()) mailbox_.RunMails();
+    if (mailbox_.IsCancelled()) throw TaskCancelledException();
+    InputStatus s = source_->PollNext();
+    if (s == InputStatus::kEndOfInput) break;
+    if (s == InputStatus::kNothingAvailable) {
+      FlushOutputs();
+      mailbox_.Wait(std::chrono::duration_cast<std::chrono::nanoseconds>(source_->PollDelay()).count());
+    } else {
+      MaybeFlush();
+    }
+  }
+  // The end of a bounded input is the end of event time.
+  operators_.front()->ProcessWatermark(0, kMaxWatermark);
+}
+
+void StreamTask::RunInputLoop() {
+  gate_->Start();
+  int channel = 0;
+  Buffer buffer;
+  while (true) {
+    if (mailbox_.HasMail()) mailbox_.RunMails();
+    if (mailbox_.IsCancelled()) throw TaskCancelledException();
+    if (!gate_->PollNext(channel, buffer)) {
+      if (gate_->AllFinished()) break;
+      mailbox_.ResetInputSignal();
+      if (!gate_->PollNext(channel, buffer)) {
+        FlushOutputs();
+        mailbox_.Wait(-1);
+        continue;
+      }
+    }
+    if (buffer.Kind() == BufferKind::kEvent) {
+      ProcessEvent(channel, buffer);
+    } else {
+      InputChannel& c = gate_->Channel(channel);
+      c.deserializer.SetBuffer(buffer.Data(), buffer.Size());
+      Status s = processors_[static_cast<size_t>(c.input_index)]->ProcessBuffer(c.deserializer, channel,
+                                                                               *watermark_handler_);
+      if (!s.IsOk()) throw std::runtime_error(s.ToString());
+    }
+    buffer.Recycle();
+    MaybeFlush();
+  }
+}
+
+void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
+  if (buffer.Size() < 1) throw std::runtime_error("empty event buffer on channel " + std::to_string(channel));
+  auto kind = static_cast<EventKind>(buffer.Data()[0]);
+  if (kind != EventKind::kEndOfPartition) {
+    throw std::runtime_error("unknown event " + std::to_string(buffer.Data()[0]) + " on channel " +
+                             std::to_string(channel));
+  }
+  InputChannel& c = gate_->Channel(channel);
+  if (!c.deserializer.IsClean()) {
+    throw std::runtime_error("channel " + std::to_string(channel) + " ended inside a record");
+  }
+  gate_->MarkFinished(channel);
+  watermark_handler_->Recompute(c.input_index);
+  if (gate_->InputFinished(c.input_index)) EndInput(c.input_index);
+}
+
+void StreamTask::EndInput(int input_index) {
+  if (input_ended_[static_cast<size_t>(input_index)]) return;
+  input_ended_[static_cast<size_t>(input_index)] = true;
+  operators_.front()->EndInput(input_index);
+}
+
+void StreamTask::FinishChain() {
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    if (i > 0) operators_[i]->EndInput(1);
+    operators_[i]->Finish();
+  }
+  for (RecordWriter* w : writers_) w->EmitEndOfPartition();
+}
+
+void StreamTask::CloseOperators() noexcept {
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    if (!opened_[i]) continue;
+    opened_[i] = false;
+    try {
+      operators_[i]->Close();
+    } catch (...) {
+      // Close runs after the outcome is decided; a failing close does not change it.
+    }
+  }
+}
+
+void StreamTask::FlushOutputs() {
+  for (RecordWriter* w : writers_) w->FlushAll();
+  last_flush_ns_ = clock_.MonotonicNanos();
+}
+
+void StreamTask::MaybeFlush() {
+  if (buffer_timeout_ns_ < 0 || writers_.empty()) return;
+  if (buffer_timeout_ns_ == 0) {
+    FlushOutputs();
+    return;
+  }
+  int64_t now = clock_.MonotonicNanos();
+  if (now - last_flush_ns_ >= buffer_timeout_ns_) FlushOutputs();
+}
+
+std::shared_ptr<ResultPartition> ShuffleEnvironment::CreatePartition(const PartitionId& id, int num_subpartitions,
+                                                                     const ExecutionOptions& options) {
+  int buffers = num_subpartitions * options.buffers_per_channel + options.floating_buffers;
+  auto p = std::make_shared<ResultPartition>(id, num_subpartitions, static_cast<size_t>(options.segment_size), buffers);
+  std::lock_guard lock(mu_);
+  partitions_[id.Key()] = p;
+  return p;
+}
+
+std::shared_ptr<ResultPartition> ShuffleEnvironment::Find(const PartitionId& id) {
+  std::lock_guard lock(mu_);
+  auto it = partitions_.find(id.Key());
+  return it == partitions_.end() ? nullptr : it->second;
+}
+
+void ShuffleEnvironment::ReleaseJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  std::string prefix = job_id + "/";
+  for (auto it = partitions_.begin(); it != partitions_.end();) {
+    it = it->first.starts_with(prefix) ? partitions_.erase(it) : std::next(it);
+  }
+}
+
+void ShuffleEnvironment::CancelJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  std::string prefix = job_id + "/";
+  for (auto& [key, p] : partitions_) {
+    if (key.starts_with(prefix)) p->Cancel();
+  }
+}
+
+}  // namespace freshet::internal

@@ -1,0 +1,110 @@
+#pragma once
+// One parallel subtask of a job vertex: its operator chain, its network
+// inputs and outputs, and the mailbox loop that drives them on one thread.
+//
+// Threading: Run() executes on the task's own thread and is the only code
+// touching operators. Cancel() may be called from any thread.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "freshet/configuration.h"
+#include "freshet/internal/operator.h"
+#include "freshet/internal/operators.h"
+#include "freshet/source.h"
+#include "graph/stream_graph.h"
+#include "runtime/io/input_gate.h"
+#include "runtime/task/mailbox.h"
+#include "runtime/task/task_deployment.h"
+
+namespace freshet::internal {
+
+class ShuffleEnvironment;
+
+class StreamTask {
+ public:
+  /// Creates the task and registers its result partitions with `shuffle`.
+  StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, ShuffleEnvironment& shuffle,
+             Clock& clock);
+  ~StreamTask();
+  StreamTask(const StreamTask&) = delete;
+  StreamTask& operator=(const StreamTask&) = delete;
+
+  /// Runs the task to its end on the calling thread. Returns OK when all
+  /// input was processed, Cancelled when cancelled, else the failure with
+  /// the operator, the subtask and the message.
+  Status Run();
+  /// Any thread: stops the task promptly.
+  void Cancel();
+
+  const TaskDeploymentDescriptor& Descriptor() const { return tdd_; }
+  /// Valid after Run() returned.
+  TaskResult& Result() { return result_; }
+  const std::string& Name() const { return name_; }
+
+ private:
+  class ReaderContext;
+  class WatermarkHandler;
+
+  Status Setup();
+  void BuildChain();
+  void RunSourceLoop();
+  void RunInputLoop();
+  void ProcessEvent(int channel, const Buffer& buffer);
+  void EndInput(int input_index);
+  void FinishChain();
+  void CloseOperators() noexcept;
+  void FlushOutputs();
+  void MaybeFlush();
+  std::string Describe() const;
+
+  TaskDeploymentDescriptor tdd_;
+  std::shared_ptr<const JobGraph> job_;
+  const JobVertex& vertex_;
+  ShuffleEnvironment& shuffle_;
+  Clock& clock_;
+  std::string name_;
+  Mailbox mailbox_;
+  std::unique_ptr<ReaderContext> reader_context_;
+  std::unique_ptr<RuntimeContext> runtime_context_;
+
+  std::vector<std::shared_ptr<ResultPartition>> produced_;  // per output edge, in vertex order
+  std::vector<RecordWriter*> writers_;                      // owned by the outputs
+  std::unique_ptr<InputGate> gate_;
+  std::vector<std::unique_ptr<InputProcessor>> processors_;  // index: input index (1-based)
+  std::unique_ptr<WatermarkHandler> watermark_handler_;
+
+  // Operators in chain order (head first), with their contexts and outputs.
+  std::vector<std::unique_ptr<OperatorContext>> contexts_;
+  std::vector<std::unique_ptr<OutputBase>> outputs_;
+  std::vector<std::unique_ptr<StreamOperator>> operators_;
+  std::vector<bool> opened_;
+  SourceDriver* source_ = nullptr;
+
+  int64_t buffer_timeout_ns_;
+  int64_t last_flush_ns_ = 0;
+  std::vector<bool> input_ended_;
+  TaskResult result_;
+  std::atomic<bool> cancel_requested_{false};
+};
+
+/// Per-TaskExecutor registry of result partitions, so consumers find the
+/// partitions of producers in the same process.
+class ShuffleEnvironment {
+ public:
+  std::shared_ptr<ResultPartition> CreatePartition(const PartitionId& id, int num_subpartitions,
+                                                   const ExecutionOptions& options);
+  std::shared_ptr<ResultPartition> Find(const PartitionId& id);
+  /// Drops the registry's references to a job's partitions.
+  void ReleaseJob(const std::string& job_id);
+  /// Cancels (wakes producers of) every partition of a job.
+  void CancelJob(const std::string& job_id);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<ResultPartition>> partitions_;
+};
+
+}  // namespace freshet::internal

@@ -1,0 +1,58 @@
+#pragma once
+// What a TaskExecutor needs to run one subtask: which vertex, which
+// partitions it produces and which it consumes. Plain data, so it can be
+// sent to another process.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "freshet/key_groups.h"
+#include "runtime/io/result_partition.h"
+
+namespace freshet::internal {
+
+struct ProducedPartitionDescriptor {
+  int edge = -1;
+  PartitionId id;
+  int num_subpartitions = 0;
+};
+
+struct InputChannelDescriptor {
+  PartitionId partition;
+  int subpartition = 0;
+};
+
+struct InputGateDescriptor {
+  int edge = -1;
+  int input_index = 1;
+  std::vector<InputChannelDescriptor> channels;
+};
+
+struct TaskDeploymentDescriptor {
+  std::string job_id;
+  int vertex = -1;
+  int subtask = 0;
+  int parallelism = 1;
+  int max_parallelism = 128;
+  int attempt = 0;
+  int slot = -1;
+  KeyGroupRange key_groups;
+  std::vector<ProducedPartitionDescriptor> produced;
+  std::vector<InputGateDescriptor> inputs;
+
+  std::string ExecutionId() const {
+    return job_id + "/" + std::to_string(vertex) + "/" + std::to_string(subtask) + "#" + std::to_string(attempt);
+  }
+};
+
+/// What a finished subtask hands back.
+struct TaskResult {
+  int64_t records_in = 0;   // records taken by sinks of this task
+  int64_t records_out = 0;  // records emitted by sources of this task
+  std::map<std::string, std::string> accumulators;
+};
+
+enum class ExecutionState { kCreated, kRunning, kFinished, kCanceled, kFailed };
+
+}  // namespace freshet::internal
