@@ -396,19 +396,31 @@ struct BroadcastSelector : SelectorBase {
   }
 };
 
-/// Routes by key group: the consumer that owns the key's group.
+/// Routes by key group: the consumer that owns the key's group. The key
+/// group -> channel mapping is a table; a power-of-two max parallelism
+/// replaces the modulo by a mask.
 template <class KeyFn>
 struct KeyGroupSelector : SelectorBase {
   KeyFn key_fn;
-  int max_parallelism = 128;
+  uint64_t mask = 0;  // max_parallelism - 1 when a power of two, else 0
+  uint64_t max_parallelism = 128;
+  std::vector<int> channel_of_group;
   explicit KeyGroupSelector(KeyFn fn) : key_fn(std::move(fn)) {}
-  void Setup(const ChannelSelectorContext& c) { max_parallelism = c.max_parallelism; }
+  void Setup(const ChannelSelectorContext& c) {
+    max_parallelism = static_cast<uint64_t>(c.max_parallelism);
+    mask = (max_parallelism & (max_parallelism - 1)) == 0 ? max_parallelism - 1 : 0;
+    channel_of_group.resize(static_cast<size_t>(c.max_parallelism));
+    for (int kg = 0; kg < c.max_parallelism; ++kg) {
+      channel_of_group[static_cast<size_t>(kg)] = SubtaskForKeyGroup(kg, c.consumer_parallelism, c.max_parallelism);
+    }
+  }
   template <class T>
-  int Select(const T& value, int n) {
+  int Select(const T& value, int) {
     const auto& key = key_fn(value);
     using K = std::decay_t<decltype(key)>;
-    int kg = KeyGroupForHash(KeyHash<K>()(key), max_parallelism);
-    return SubtaskForKeyGroup(kg, n, max_parallelism);
+    uint64_t h = MurmurMix(KeyHash<K>()(key));
+    uint64_t kg = mask != 0 ? (h & mask) : (h % max_parallelism);
+    return channel_of_group[static_cast<size_t>(kg)];
   }
 };
 

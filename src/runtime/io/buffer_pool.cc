@@ -10,15 +10,14 @@ BufferPool::BufferPool(size_t segment_size, int num_segments)
     : segment_size_(segment_size),
       num_segments_(num_segments),
       memory_(new uint8_t[segment_size * static_cast<size_t>(num_segments)]) {
-  free_.reserve(static_cast<size_t>(num_segments));
-  for (int i = num_segments - 1; i >= 0; --i) free_.push_back(memory_.get() + segment_size * static_cast<size_t>(i));
+  for (int i = 0; i < num_segments; ++i) free_.push_back(memory_.get() + segment_size * static_cast<size_t>(i));
 }
 
 uint8_t* BufferPool::RequestBlocking() {
   std::unique_lock lock(mu_);
   if (!free_.empty()) {
-    uint8_t* s = free_.back();
-    free_.pop_back();
+    uint8_t* s = free_.front();
+    free_.pop_front();
     return s;
   }
   auto start = std::chrono::steady_clock::now();
@@ -26,16 +25,16 @@ uint8_t* BufferPool::RequestBlocking() {
   back_pressured_ns_ +=
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
   if (cancelled_) return nullptr;
-  uint8_t* s = free_.back();
-  free_.pop_back();
+  uint8_t* s = free_.front();
+  free_.pop_front();
   return s;
 }
 
 uint8_t* BufferPool::TryRequest() {
   std::lock_guard lock(mu_);
   if (free_.empty() || cancelled_) return nullptr;
-  uint8_t* s = free_.back();
-  free_.pop_back();
+  uint8_t* s = free_.front();
+  free_.pop_front();
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <deque>
 #include <vector>
 
 namespace freshet::internal {
@@ -41,7 +42,7 @@ class BufferPool {
   std::unique_ptr<uint8_t[]> memory_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<uint8_t*> free_;
+  std::deque<uint8_t*> free_;
   bool cancelled_ = false;
   int64_t back_pressured_ns_ = 0;
 };
