@@ -31,6 +31,9 @@ struct ExecutionOptions {
   /// `taskmanager.network.memory.floating-buffers-per-gate`: extra buffers
   /// shared by the channels of one output.
   int floating_buffers = 8;
+  /// `pipeline.auto-watermark-interval` (ms): how often periodic watermark
+  /// generators are asked for a watermark. 0 disables periodic emission.
+  int64_t auto_watermark_interval_ms = 200;
 
   Status Validate() const;
 };

@@ -14,6 +14,10 @@
 #include "freshet/connectors.h"
 #include "freshet/environment.h"
 #include "freshet/internal/operators.h"
+#include "freshet/internal/process_operators.h"
+#include "freshet/process_function.h"
+#include "freshet/time.h"
+#include "freshet/windowing.h"
 #include "freshet/internal/transformation.h"
 
 namespace freshet {
@@ -24,6 +28,12 @@ template <class K, class T, class KF>
 class KeyedStream;
 template <class T1, class T2>
 class ConnectedStreams;
+template <class K, class T1, class T2, class KF1, class KF2>
+class KeyedConnectedStreams;
+template <class T1, class T2, bool kJoin>
+class TwoStreamWindowBuilder;
+template <class K, class T1, class T2, class KF1, class KF2>
+class IntervalJoin;
 
 namespace internal {
 
@@ -165,9 +175,49 @@ class DataStream {
     return DataStream<T>(env_, env_->AddTransformation(std::move(t)));
   }
 
+  /// Window join: Join(other).Where(k1).EqualTo(k2).Window(assigner).Apply(fn).
+  template <class T2>
+  TwoStreamWindowBuilder<T, T2, true> Join(const DataStream<T2>& other);
+  /// Window co-group: CoGroup(other).Where(k1).EqualTo(k2).Window(assigner).Apply(fn).
+  template <class T2>
+  TwoStreamWindowBuilder<T, T2, false> CoGroup(const DataStream<T2>& other);
+
+  /// Windows over the whole stream, computed by one subtask.
+  template <class Assigner>
+  auto WindowAll(Assigner assigner);
+
   template <class T2>
   ConnectedStreams<T, T2> Connect(const DataStream<T2>& other) {
     return ConnectedStreams<T, T2>(*this, other);
+  }
+
+  /// Assigns timestamps and watermarks (see WatermarkStrategy).
+  DataStream<T> AssignTimestampsAndWatermarks(WatermarkStrategy<T> strategy) {
+    return AddOneInput<T>("Timestamps/Watermarks", [strategy](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::TimestampsAndWatermarksOperator<T>>(c, o, strategy);
+    });
+  }
+
+  /// A ProcessFunction<T, O> (timestamps, side outputs; timers need KeyBy).
+  template <class F>
+    requires std::derived_from<F, ProcessFunction<T, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    return AddOneInput<O>("Process", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::ProcessOperator<T, O, F>>(c, o, f);
+    });
+  }
+
+  /// The records the producing operator emitted to side output `tag`.
+  template <class X>
+  DataStream<X> GetSideOutput(const OutputTag<X>& tag) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kSideOutput;
+    t.name = "Side Output " + tag.Id();
+    t.inputs = {id_};
+    t.side_output_tag = tag.Id();
+    t.output_type = internal::TypeOpsFor<X>();
+    return DataStream<X>(env_, env_->AddTransformation(std::move(t)));
   }
 
   // ---- partitioning -------------------------------------------------------
@@ -352,6 +402,30 @@ class KeyedStream : public DataStream<T> {
     return ReduceNamed(std::move(f), "Keyed Reduce");
   }
 
+  /// Interval join with another stream keyed by the same key type.
+  template <class T2, class KF2>
+  freshet::IntervalJoin<K, T, T2, KF, KF2> IntervalJoin(const KeyedStream<K, T2, KF2>& other);
+
+  /// Groups each key's records into windows.
+  template <class Assigner>
+  auto Window(Assigner assigner);
+  /// Windows of `size` records per key (fire and purge every `size`).
+  auto CountWindow(int64_t size);
+  /// Windows of the last `size` records per key, firing every `slide` records.
+  auto CountWindow(int64_t size, int64_t slide);
+
+  /// A KeyedProcessFunction<K, T, O>: per-key timers and side outputs.
+  template <class F>
+    requires std::derived_from<F, KeyedProcessFunction<K, T, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    KF kf = key_selector_;
+    return this->template AddOneInput<O>("KeyedProcess", [kf, f](internal::OperatorContext& c,
+                                                                 internal::OutputBase* o) {
+      return std::make_unique<internal::KeyedProcessOperator<K, T, O, KF, F>>(c, o, kf, f);
+    });
+  }
+
   /// Field aggregations: `field` is a member pointer (&S::x) or a callable
   /// returning a reference to the field; without one, the record itself.
   template <class A>
@@ -428,11 +502,29 @@ class ConnectedStreams {
 
   /// Partitions both inputs by key so equal keys meet in one subtask.
   template <class KF1, class KF2>
-  ConnectedStreams<T1, T2> KeyBy(KF1 key1, KF2 key2) {
-    return ConnectedStreams<T1, T2>(first_.KeyBy(std::move(key1)), second_.KeyBy(std::move(key2)));
+  auto KeyBy(KF1 key1, KF2 key2) {
+    using K = std::decay_t<std::invoke_result_t<KF1&, const T1&>>;
+    static_assert(std::is_same_v<K, std::decay_t<std::invoke_result_t<KF2&, const T2&>>>,
+                  "KeyBy: both key selectors must return the same key type");
+    DataStream<T1> a = first_.KeyBy(key1);
+    DataStream<T2> b = second_.KeyBy(key2);
+    return KeyedConnectedStreams<K, T1, T2, KF1, KF2>(a, b, std::move(key1), std::move(key2));
+  }
+
+  /// A CoProcessFunction<T1, T2, O>.
+  template <class F>
+    requires std::derived_from<F, CoProcessFunction<T1, T2, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    return AddTwoInput<O>("Co-Process", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::CoProcessOperator<T1, T2, O, F>>(c, o, f);
+    });
   }
 
  private:
+  template <class K, class U1, class U2, class KF1, class KF2>
+  friend class KeyedConnectedStreams;
+
   template <class F>
   auto AddCoFunction(F f, std::string name) {
     using OUT = typename F::OutputType;
@@ -455,6 +547,33 @@ class ConnectedStreams {
   DataStream<T2> second_;
 };
 
+/// Two streams partitioned by the same key type.
+template <class K, class T1, class T2, class KF1, class KF2>
+class KeyedConnectedStreams : public ConnectedStreams<T1, T2> {
+ public:
+  KeyedConnectedStreams(DataStream<T1> a, DataStream<T2> b, KF1 k1, KF2 k2)
+      : ConnectedStreams<T1, T2>(a, b), key1_(std::move(k1)), key2_(std::move(k2)) {}
+
+  /// A KeyedCoProcessFunction<K, T1, T2, O>: per-key timers on both inputs.
+  template <class F>
+    requires std::derived_from<F, KeyedCoProcessFunction<K, T1, T2, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    KF1 k1 = key1_;
+    KF2 k2 = key2_;
+    return this->template AddTwoInput<O>("KeyedCo-Process", [k1, k2, f](internal::OperatorContext& c,
+                                                                         internal::OutputBase* o) {
+      return std::make_unique<internal::KeyedCoProcessOperator<K, T1, T2, O, KF1, KF2, F>>(c, o, k1, k2, f);
+    });
+  }
+  const KF1& FirstKeySelector() const { return key1_; }
+  const KF2& SecondKeySelector() const { return key2_; }
+
+ private:
+  KF1 key1_;
+  KF2 key2_;
+};
+
 // ---- StreamExecutionEnvironment's typed sources ------------------------------
 
 template <class S>
@@ -472,6 +591,12 @@ DataStream<typename S::OutputType> StreamExecutionEnvironment::FromSource(S sour
     return std::make_unique<internal::SourceOperator<T>>(c, o, *shared);
   };
   return DataStream<T>(this, AddTransformation(std::move(t)));
+}
+
+template <class S>
+DataStream<typename S::OutputType> StreamExecutionEnvironment::FromSource(
+    S source, WatermarkStrategy<typename S::OutputType> strategy, const std::string& name) {
+  return FromSource(std::move(source), name).AssignTimestampsAndWatermarks(std::move(strategy));
 }
 
 template <class T>

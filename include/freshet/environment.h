@@ -11,6 +11,7 @@
 #include "freshet/job_client.h"
 #include "freshet/source.h"
 #include "freshet/status.h"
+#include "freshet/time.h"
 
 namespace freshet {
 
@@ -74,6 +75,10 @@ class StreamExecutionEnvironment {
   /// Any source.
   template <class S>
   DataStream<typename S::OutputType> FromSource(S source, const std::string& name);
+  /// Any source, with timestamps and watermarks from `strategy`.
+  template <class S>
+  DataStream<typename S::OutputType> FromSource(S source, WatermarkStrategy<typename S::OutputType> strategy,
+                                                const std::string& name);
   /// `fn(index)` for index 0..count-1 (count < 0: unbounded), at most
   /// `records_per_second` in total (<= 0: unlimited), split over the
   /// parallel subtasks by contiguous index ranges.

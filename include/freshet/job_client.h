@@ -25,6 +25,8 @@ struct JobExecutionResult {
   int64_t records_out = 0;
   /// Byte results per accumulator name, one entry per subtask in subtask order.
   std::map<std::string, std::vector<std::string>> accumulators;
+  /// Operator counters summed over subtasks ("<operator>.numLateRecordsDropped").
+  std::map<std::string, int64_t> counters;
 };
 
 /// A running or finished job. Thread-safe.

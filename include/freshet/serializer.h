@@ -157,6 +157,8 @@ struct TypeSerializer {
     }
   }
   static constexpr size_t kFixedSize = ComputeFixedSize();
+  // Containers may copy runs of such values at once (a user specialization has no kBulkCopy).
+  static constexpr bool kBulkCopy = internal::kIsMemcpyable<T>;
 
   template <class W>
   static void Serialize(const T& value, W& w) {
@@ -178,6 +180,11 @@ struct TypeSerializer {
     }
   }
 };
+
+namespace internal {
+template <class T>
+concept BulkCopyable = requires { requires TypeSerializer<T>::kBulkCopy; };
+}  // namespace internal
 
 template <>
 struct TypeSerializer<std::string> {
@@ -234,7 +241,7 @@ struct TypeSerializer<std::vector<E, A>> {
   template <class W>
   static void Serialize(const std::vector<E, A>& v, W& w) {
     internal::WriteLength(w, v.size());
-    if constexpr (internal::kIsMemcpyable<E>) {
+    if constexpr (internal::BulkCopyable<E>) {
       w.Write(v.data(), v.size() * sizeof(E));
     } else {
       for (const auto& e : v) TypeSerializer<E>::Serialize(e, w);
@@ -244,7 +251,7 @@ struct TypeSerializer<std::vector<E, A>> {
     constexpr size_t kMin = TypeSerializer<E>::kFixedSize;
     uint32_t n = internal::ReadLength(r, kMin);
     v.clear();
-    if constexpr (internal::kIsMemcpyable<E>) {
+    if constexpr (internal::BulkCopyable<E>) {
       v.resize(n);
       r.Read(v.data(), n * sizeof(E));
     } else {

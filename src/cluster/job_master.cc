@@ -120,6 +120,7 @@ void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState
   --running_;
   result_.records_in += result.records_out;
   result_.records_out += result.records_in;
+  for (const auto& [name, value] : result.counters) result_.counters[name] += value;
   for (auto& [name, bytes] : result.accumulators) {
     accumulators_[name][execution_vertex_[execution_id]] = std::move(bytes);
   }

@@ -8,24 +8,32 @@ namespace freshet::internal {
 
 namespace {
 
-bool IsVirtual(TransformationKind k) { return k == TransformationKind::kUnion || k == TransformationKind::kPartition; }
+bool IsVirtual(TransformationKind k) {
+  return k == TransformationKind::kUnion || k == TransformationKind::kPartition ||
+         k == TransformationKind::kSideOutput;
+}
 
 struct ResolvedInput {
   int node;
   std::shared_ptr<const PartitionerFactory> partitioner;  // nullptr: default
+  std::string side_output_tag;
+  std::shared_ptr<const TypeOps> record_type;
 };
 
 // Follows unions and partitionings up to physical transformations. The
 // partitioning closest to the consumer wins.
 void ResolveInput(const std::vector<Transformation>& ts, int id, std::shared_ptr<const PartitionerFactory> part,
-                  std::vector<ResolvedInput>& out) {
+                  std::string tag, std::shared_ptr<const TypeOps> type, std::vector<ResolvedInput>& out) {
   const Transformation& t = ts[static_cast<size_t>(id)];
+  if (type == nullptr) type = t.output_type;
   if (t.kind == TransformationKind::kUnion) {
-    for (int in : t.inputs) ResolveInput(ts, in, part, out);
+    for (int in : t.inputs) ResolveInput(ts, in, part, tag, type, out);
   } else if (t.kind == TransformationKind::kPartition) {
-    ResolveInput(ts, t.inputs[0], part ? part : t.partitioner, out);
+    ResolveInput(ts, t.inputs[0], part ? part : t.partitioner, tag, type, out);
+  } else if (t.kind == TransformationKind::kSideOutput) {
+    ResolveInput(ts, t.inputs[0], part, t.side_output_tag, type, out);
   } else {
-    out.push_back({id, std::move(part)});
+    out.push_back({id, std::move(part), std::move(tag), std::move(type)});
   }
 }
 
@@ -108,20 +116,25 @@ Result<StreamGraph> BuildStreamGraph(const std::vector<Transformation>& ts, cons
     std::set<std::string> groups;
     for (size_t input = 0; input < t.inputs.size(); ++input) {
       std::vector<ResolvedInput> resolved;
-      ResolveInput(ts, t.inputs[input], nullptr, resolved);
+      ResolveInput(ts, t.inputs[input], nullptr, "", nullptr, resolved);
       for (ResolvedInput& r : resolved) {
         StreamNode& src = g.nodes.at(r.node);
         if (src.kind == TransformationKind::kSink) {
           return Status::InvalidArgument(fmt::format("{}: a sink cannot be an input", Describe(t)));
+        }
+        if (!r.side_output_tag.empty() && src.kind == TransformationKind::kSource) {
+          return Status::InvalidArgument(fmt::format("'{}' has no side outputs", src.name));
         }
         StreamEdge e;
         e.id = static_cast<int>(g.edges.size());
         e.source = src.id;
         e.target = n.id;
         e.target_input = t.kind == TransformationKind::kTwoInput ? static_cast<int>(input) + 1 : 1;
+        e.side_output_tag = r.side_output_tag;
+        e.record_type = r.record_type;
         if (r.partitioner == nullptr) {
           auto kind = src.parallelism == n.parallelism ? PartitionerKind::kForward : PartitionerKind::kRebalance;
-          e.partitioner = src.output_type->MakePartitioner(static_cast<int>(kind));
+          e.partitioner = r.record_type->MakePartitioner(static_cast<int>(kind));
         } else {
           e.partitioner = r.partitioner;
           if (e.Kind() == PartitionerKind::kForward && src.parallelism != n.parallelism) {

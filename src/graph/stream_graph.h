@@ -38,6 +38,8 @@ struct StreamEdge {
   int target = -1;       // node id
   int target_input = 1;  // 1-based input of the target operator
   std::shared_ptr<const PartitionerFactory> partitioner;
+  std::string side_output_tag;  // empty: the main output
+  std::shared_ptr<const TypeOps> record_type;  // type of the records on this edge
   PartitionerKind Kind() const { return partitioner->Kind(); }
 };
 

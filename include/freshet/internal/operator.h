@@ -72,6 +72,8 @@ class OutputBase {
  public:
   virtual ~OutputBase() = default;
   virtual void EmitWatermark(Timestamp watermark) = 0;
+  /// The stream became idle (no records, no watermarks) or active again.
+  virtual void EmitWatermarkStatus(bool idle) = 0;
 };
 
 /// Where an operator sends its records.
@@ -89,6 +91,24 @@ class Input {
   virtual void ProcessElement(const T& value, Timestamp ts) = 0;
 };
 
+class ProcessingTimeService;
+
+/// Side outputs of one operator instance, by tag id.
+class SideOutputs {
+ public:
+  void Add(std::string id, OutputBase* output) { outputs_.emplace_back(std::move(id), output); }
+  /// The output for `id`, or nullptr when nothing consumes it.
+  OutputBase* Find(const std::string& id) const {
+    for (const auto& [tag, out] : outputs_) {
+      if (tag == id) return out;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::pair<std::string, OutputBase*>> outputs_;
+};
+
 /// Per-subtask context handed to operator factories. Outlives the operator.
 struct OperatorContext {
   std::string name;                 // operator name, for errors and logs
@@ -101,6 +121,13 @@ struct OperatorContext {
   /// Named byte results a subtask hands back to the client when it finishes
   /// (ExecuteAndCollect uses it).
   std::map<std::string, std::string>* accumulators = nullptr;
+  ProcessingTimeService* processing_time = nullptr;
+  /// Outputs of side-output tags consumed downstream.
+  SideOutputs side_outputs;
+  /// Named counters of this operator (e.g. "numLateRecordsDropped"),
+  /// summed over subtasks into the job result.
+  std::map<std::string, int64_t>* counters = nullptr;
+  int64_t auto_watermark_interval_ms = 200;
 };
 
 class StreamOperator {
@@ -109,6 +136,8 @@ class StreamOperator {
   virtual void Open() {}
   /// Watermark on input `input_index` (1-based), already combined over channels.
   virtual void ProcessWatermark(int input_index, Timestamp watermark) = 0;
+  /// Input `input_index` became idle or active again.
+  virtual void ProcessWatermarkStatus(int input_index, bool idle) = 0;
   /// Input `input_index` (1-based) has ended.
   virtual void EndInput(int /*input_index*/) {}
   /// All inputs ended: emit what is buffered.
@@ -127,6 +156,7 @@ class ChainingOutput final : public Output<T> {
       : target_(target), input_(static_cast<Input<T>*>(target->InputAt(input_index))), input_index_(input_index) {}
   void Collect(const T& value, Timestamp ts) override { input_->ProcessElement(value, ts); }
   void EmitWatermark(Timestamp wm) override { target_->ProcessWatermark(input_index_, wm); }
+  void EmitWatermarkStatus(bool idle) override { target_->ProcessWatermarkStatus(input_index_, idle); }
 
  private:
   StreamOperator* target_;
@@ -146,6 +176,9 @@ class FanOutOutput final : public Output<T> {
   }
   void EmitWatermark(Timestamp wm) override {
     for (Output<T>* o : outputs_) o->EmitWatermark(wm);
+  }
+  void EmitWatermarkStatus(bool idle) override {
+    for (Output<T>* o : outputs_) o->EmitWatermarkStatus(idle);
   }
 
  private:
@@ -183,6 +216,7 @@ class RecordWriterOutput final : public Output<T> {
     }
   }
   void EmitWatermark(Timestamp wm) override { writer_->BroadcastWatermark(wm); }
+  void EmitWatermarkStatus(bool idle) override { writer_->BroadcastWatermarkStatus(idle); }
   RecordWriter* Writer() { return writer_.get(); }
 
  private:
@@ -200,6 +234,7 @@ class ElementHandler {
  public:
   virtual ~ElementHandler() = default;
   virtual void OnWatermark(int channel, Timestamp watermark) = 0;
+  virtual void OnWatermarkStatus(int channel, bool idle) = 0;
 };
 
 /// Decodes data buffers of one network input and feeds the head operator.
@@ -239,7 +274,8 @@ class NetworkInputProcessor final : public InputProcessor {
         std::memcpy(&wm, e.payload, sizeof(wm));
         handler.OnWatermark(channel, wm);
       } else if (e.tag == ElementTag::kWatermarkStatus) {
-        // Idleness arrives with the event-time layer; an unknown status is ignored.
+        if (e.size != 1 || e.payload[0] > 1) return Status::Corruption("malformed watermark status element");
+        handler.OnWatermarkStatus(channel, e.payload[0] == 1);
       } else {
         return Status::Corruption("unknown element tag " + std::to_string(static_cast<uint32_t>(e.tag)));
       }

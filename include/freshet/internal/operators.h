@@ -71,6 +71,7 @@ class OneInputOperator : public StreamOperator, public Input<IN> {
  public:
   OneInputOperator(OperatorContext& ctx, OutputBase* out) : ctx_(ctx), out_(static_cast<Output<OUT>*>(out)) {}
   void ProcessWatermark(int, Timestamp wm) override { out_->EmitWatermark(wm); }
+  void ProcessWatermarkStatus(int, bool idle) override { out_->EmitWatermarkStatus(idle); }
   void* InputAt(int) override { return static_cast<Input<IN>*>(this); }
   int NumInputs() const override { return 1; }
 
@@ -164,15 +165,21 @@ class TwoInputOperator : public StreamOperator {
                       : static_cast<void*>(static_cast<Input<IN2>*>(&in2_));
   }
   int NumInputs() const override { return 2; }
-  /// Forwards the minimum of both inputs' watermarks when it advances.
+  /// Forwards the minimum of the active inputs' watermarks when it advances.
   void ProcessWatermark(int input, Timestamp wm) override {
     (input == 1 ? wm1_ : wm2_) = wm;
-    Timestamp combined = std::min(wm1_, wm2_);
-    if (combined > emitted_) {
-      emitted_ = combined;
-      out_->EmitWatermark(combined);
-    }
+    Advance();
   }
+  /// Idle when both inputs are idle; an idle input does not hold back the other.
+  void ProcessWatermarkStatus(int input, bool idle) override {
+    bool was_idle = idle1_ && idle2_;
+    (input == 1 ? idle1_ : idle2_) = idle;
+    bool now_idle = idle1_ && idle2_;
+    if (now_idle != was_idle) out_->EmitWatermarkStatus(now_idle);
+    Advance();
+  }
+  /// The combined watermark of both inputs.
+  Timestamp CurrentWatermark() const { return emitted_; }
 
  protected:
   OperatorContext& ctx_;
@@ -189,10 +196,27 @@ class TwoInputOperator : public StreamOperator {
     explicit In2(TwoInputOperator* o) : op(o) {}
     void ProcessElement(const IN2& v, Timestamp ts) override { op->ProcessElement2(v, ts); }
   };
+  void Advance() {
+    Timestamp combined = idle1_ ? wm2_ : idle2_ ? wm1_ : std::min(wm1_, wm2_);
+    if (idle1_ && idle2_) return;
+    if (combined > emitted_) {
+      emitted_ = combined;
+      OnWatermarkAdvanced(combined);
+      out_->EmitWatermark(combined);
+    }
+  }
+
+ protected:
+  /// Hook for operators with event-time timers (fires them before forwarding).
+  virtual void OnWatermarkAdvanced(Timestamp) {}
+
+ private:
   In1 in1_{this};
   In2 in2_{this};
   Timestamp wm1_ = kNoTimestamp;
   Timestamp wm2_ = kNoTimestamp;
+  bool idle1_ = false;
+  bool idle2_ = false;
   Timestamp emitted_ = kNoTimestamp;
 };
 
@@ -288,6 +312,7 @@ class SourceOperator final : public StreamOperator, public SourceDriver {
   }
   Duration PollDelay() const override { return reader_->PollDelay(); }
   void ProcessWatermark(int, Timestamp wm) override { out_->EmitWatermark(wm); }
+  void ProcessWatermarkStatus(int, bool idle) override { out_->EmitWatermarkStatus(idle); }
   void* InputAt(int) override { return nullptr; }
   int NumInputs() const override { return 0; }
 
@@ -314,6 +339,7 @@ class SinkWriterOperator final : public StreamOperator, public Input<T> {
   void Finish() override { Check(writer_->Flush(true)); }
   void Close() override { writer_->Close(); }
   void ProcessWatermark(int, Timestamp) override {}
+  void ProcessWatermarkStatus(int, bool) override {}
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
 
@@ -343,6 +369,7 @@ class FunctionSinkOperator final : public StreamOperator, public Input<T> {
     });
   }
   void ProcessWatermark(int, Timestamp) override {}
+  void ProcessWatermarkStatus(int, bool) override {}
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
 
@@ -370,6 +397,7 @@ class CollectSinkOperator final : public StreamOperator, public Input<T> {
     (*ctx_.accumulators)[name_] = std::move(out);
   }
   void ProcessWatermark(int, Timestamp) override {}
+  void ProcessWatermarkStatus(int, bool) override {}
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
 

@@ -42,6 +42,8 @@ class RecordWriter {
   void WriteRecord(int channel, Timestamp ts, const uint8_t* value, size_t size);
   /// Writes a watermark element to every channel.
   void BroadcastWatermark(Timestamp watermark);
+  /// Writes a watermark status element (idle or active) to every channel.
+  void BroadcastWatermarkStatus(bool idle);
   /// Hands every partially filled buffer to the consumers.
   void FlushAll();
   /// Flushes, then appends an end-of-partition event to every channel.

@@ -11,7 +11,7 @@
 
 namespace freshet::internal {
 
-enum class TransformationKind { kSource, kOneInput, kTwoInput, kSink, kUnion, kPartition };
+enum class TransformationKind { kSource, kOneInput, kTwoInput, kSink, kUnion, kPartition, kSideOutput };
 
 enum class ChainingStrategy {
   kAlways,  // chain to the predecessor and successors where the rules allow
@@ -38,6 +38,7 @@ struct Transformation {
   ChainingStrategy chaining = ChainingStrategy::kAlways;
   std::string slot_sharing_group;  // empty: inherit from inputs
   bool bounded = true;             // sources: whether the input ends
+  std::string side_output_tag;     // kSideOutput: the tag id selected from the input
 };
 
 }  // namespace freshet::internal

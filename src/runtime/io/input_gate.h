@@ -23,6 +23,8 @@ struct InputChannel {
   int input_index = 1;  // operator input (1-based) this channel feeds
   ChannelDeserializer deserializer;
   Timestamp watermark = kNoTimestamp;
+  bool idle = false;
+  bool aligned = true;  // contributes to the input's watermark
   bool finished = false;
 };
 

@@ -77,6 +77,14 @@ void RecordWriter::BroadcastWatermark(Timestamp watermark) {
   for (int c = 0; c < NumChannels(); ++c) WriteBytes(c, element, sizeof(element));
 }
 
+void RecordWriter::BroadcastWatermarkStatus(bool idle) {
+  uint8_t element[kElementHeaderSize + 1];
+  uint32_t header = MakeElementHeader(ElementTag::kWatermarkStatus, 1);
+  std::memcpy(element, &header, sizeof(header));
+  element[kElementHeaderSize] = idle ? 1 : 0;
+  for (int c = 0; c < NumChannels(); ++c) WriteBytes(c, element, sizeof(element));
+}
+
 void RecordWriter::FlushAll() {
   for (int c = 0; c < NumChannels(); ++c) FinishBuffer(c);
 }

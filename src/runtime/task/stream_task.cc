@@ -22,29 +22,52 @@ class StreamTask::ReaderContext final : public SourceReaderContext {
   Mailbox& mailbox_;
 };
 
-/// Combines channel watermarks: an input's watermark is the minimum over its
-/// unfinished channels, forwarded to the head operator when it advances.
+/// Combines channel watermarks per input: the input's watermark is the
+/// minimum over its aligned channels (active, unfinished, and caught up
+/// with the input's watermark), forwarded to the head operator when it
+/// advances. An input is idle when all its unfinished channels are idle.
 class StreamTask::WatermarkHandler final : public ElementHandler {
  public:
-  WatermarkHandler(InputGate& gate, StreamOperator& head) : gate_(gate), head_(head), current_(3, kNoTimestamp) {}
+  WatermarkHandler(InputGate& gate, StreamOperator& head)
+      : gate_(gate), head_(head), current_(3, kNoTimestamp), idle_(3, false) {}
   void OnWatermark(int channel, Timestamp wm) override {
     InputChannel& c = gate_.Channel(channel);
     if (wm <= c.watermark) return;
     c.watermark = wm;
+    if (!c.aligned && !c.idle && wm >= current_[static_cast<size_t>(c.input_index)]) c.aligned = true;
+    Recompute(c.input_index);
+  }
+  void OnWatermarkStatus(int channel, bool idle) override {
+    InputChannel& c = gate_.Channel(channel);
+    if (c.idle == idle) return;
+    c.idle = idle;
+    // A channel that becomes active rejoins once it has caught up.
+    c.aligned = !idle && c.watermark >= current_[static_cast<size_t>(c.input_index)];
     Recompute(c.input_index);
   }
   void Recompute(int input_index) {
+    auto in = static_cast<size_t>(input_index);
     Timestamp min = kMaxWatermark;
-    bool any = false;
+    bool any_aligned = false;
+    bool any_unfinished = false;
+    bool all_idle = true;
     for (int i = 0; i < gate_.NumChannels(); ++i) {
       InputChannel& c = gate_.Channel(i);
       if (c.input_index != input_index || c.finished) continue;
-      any = true;
-      min = std::min(min, c.watermark);
+      any_unfinished = true;
+      if (!c.idle) all_idle = false;
+      if (c.aligned && !c.idle) {
+        any_aligned = true;
+        min = std::min(min, c.watermark);
+      }
     }
-    if (!any) return;  // all finished: the channels' own max watermarks were forwarded already
-    if (min > current_[static_cast<size_t>(input_index)]) {
-      current_[static_cast<size_t>(input_index)] = min;
+    if (!any_unfinished) return;  // all finished: their maximum watermarks were forwarded already
+    if (all_idle != idle_[in]) {
+      idle_[in] = all_idle;
+      head_.ProcessWatermarkStatus(input_index, all_idle);
+    }
+    if (any_aligned && min > current_[in]) {
+      current_[in] = min;
       head_.ProcessWatermark(input_index, min);
     }
   }
@@ -53,6 +76,7 @@ class StreamTask::WatermarkHandler final : public ElementHandler {
   InputGate& gate_;
   StreamOperator& head_;
   std::vector<Timestamp> current_;
+  std::vector<bool> idle_;
 };
 
 StreamTask::StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, ShuffleEnvironment& shuffle,
@@ -62,7 +86,8 @@ StreamTask::StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGr
       vertex_(job_->vertices.at(static_cast<size_t>(tdd_.vertex))),
       shuffle_(shuffle),
       clock_(clock),
-      name_(fmt::format("{} ({}/{})", vertex_.name, tdd_.subtask + 1, tdd_.parallelism)) {
+      name_(fmt::format("{} ({}/{})", vertex_.name, tdd_.subtask + 1, tdd_.parallelism)),
+      processing_time_(clock) {
   const ExecutionOptions& options = job_->stream_graph->options;
   buffer_timeout_ns_ = options.buffer_timeout_ms < 0 ? -1 : options.buffer_timeout_ms * 1'000'000;
   for (const ProducedPartitionDescriptor& p : tdd_.produced) {
@@ -119,13 +144,20 @@ void StreamTask::BuildChain() {
     ctx->records_out = &result_.records_out;
     ctx->reader_context = reader_context_.get();
     ctx->accumulators = &result_.accumulators;
+    ctx->processing_time = &processing_time_;
+    ctx->counters = &result_.counters;
+    ctx->auto_watermark_interval_ms = g.options.auto_watermark_interval_ms;
 
-    std::vector<std::unique_ptr<OutputBase>> outs;
+    // Outputs by tag: "" is the main output, others are side outputs.
+    std::map<std::string, std::vector<std::unique_ptr<OutputBase>>> outs_by_tag;
+    std::map<std::string, std::shared_ptr<const TypeOps>> type_of_tag;
     for (int e : node.out_edges) {
       const StreamEdge& edge = g.Edge(e);
+      auto& outs = outs_by_tag[edge.side_output_tag];
+      type_of_tag[edge.side_output_tag] = edge.record_type;
       auto target = op_of_node.find(edge.target);
       if (target != op_of_node.end()) {
-        outs.push_back(node.output_type->MakeChainingOutput(target->second, edge.target_input));
+        outs.push_back(edge.record_type->MakeChainingOutput(target->second, edge.target_input));
         continue;
       }
       auto pos = std::find(vertex_.output_edges.begin(), vertex_.output_edges.end(), e);
@@ -139,12 +171,22 @@ void StreamTask::BuildChain() {
     }
     OutputBase* out = nullptr;
     if (node.kind != TransformationKind::kSink) {
+      auto& outs = outs_by_tag[""];
       if (outs.size() == 1) {
         outputs_.push_back(std::move(outs[0]));
       } else {
         outputs_.push_back(node.output_type->MakeFanOut(std::move(outs)));
       }
       out = outputs_.back().get();
+    }
+    for (auto& [tag, outs] : outs_by_tag) {
+      if (tag.empty()) continue;
+      if (outs.size() == 1) {
+        outputs_.push_back(std::move(outs[0]));
+      } else {
+        outputs_.push_back(type_of_tag[tag]->MakeFanOut(std::move(outs)));
+      }
+      ctx->side_outputs.Add(tag, outputs_.back().get());
     }
     auto op = node.factory(*ctx, out);
     op_of_node[node.id] = op.get();
@@ -162,7 +204,7 @@ void StreamTask::BuildChain() {
     for (int e : vertex_.input_edges) {
       const StreamEdge& edge = g.Edge(e);
       auto& p = processors_[static_cast<size_t>(edge.target_input)];
-      if (p == nullptr) p = g.Node(edge.source).output_type->MakeInputProcessor(head, edge.target_input);
+      if (p == nullptr) p = edge.record_type->MakeInputProcessor(head, edge.target_input);
     }
     watermark_handler_ = std::make_unique<WatermarkHandler>(*gate_, *head);
   }
@@ -199,15 +241,26 @@ Status StreamTask::Run() {
   return status;
 }
 
+void StreamTask::FireTimers() {
+  if (processing_time_.HasTimers()) processing_time_.FireDue();
+}
+
+int64_t StreamTask::WaitTimeout(int64_t limit_ns) const {
+  int64_t next = processing_time_.NanosUntilNext();
+  if (next < 0) return limit_ns;
+  return limit_ns < 0 ? next : std::min(next, limit_ns);
+}
+
 void StreamTask::RunSourceLoop() {
   while (true) {
     if (mailbox_.HasMail()) mailbox_.RunMails();
     if (mailbox_.IsCancelled()) throw TaskCancelledException();
+    FireTimers();
     InputStatus s = source_->PollNext();
     if (s == InputStatus::kEndOfInput) break;
     if (s == InputStatus::kNothingAvailable) {
       FlushOutputs();
-      mailbox_.Wait(std::chrono::duration_cast<std::chrono::nanoseconds>(source_->PollDelay()).count());
+      mailbox_.Wait(WaitTimeout(std::chrono::duration_cast<std::chrono::nanoseconds>(source_->PollDelay()).count()));
     } else {
       MaybeFlush();
     }
@@ -223,12 +276,13 @@ void StreamTask::RunInputLoop() {
   while (true) {
     if (mailbox_.HasMail()) mailbox_.RunMails();
     if (mailbox_.IsCancelled()) throw TaskCancelledException();
+    FireTimers();
     if (!gate_->PollNext(channel, buffer)) {
       if (gate_->AllFinished()) break;
       mailbox_.ResetInputSignal();
       if (!gate_->PollNext(channel, buffer)) {
         FlushOutputs();
-        mailbox_.Wait(-1);
+        mailbox_.Wait(WaitTimeout(-1));
         continue;
       }
     }
@@ -301,6 +355,25 @@ void StreamTask::MaybeFlush() {
   }
   int64_t now = clock_.MonotonicNanos();
   if (now - last_flush_ns_ >= buffer_timeout_ns_) FlushOutputs();
+}
+
+void TaskProcessingTimeService::RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) {
+  queue_.push(Entry{time, seq_++, std::move(callback)});
+}
+
+void TaskProcessingTimeService::FireDue() {
+  Timestamp now = clock_.NowMillis();
+  while (!queue_.empty() && queue_.top().time <= now) {
+    auto callback = std::move(const_cast<Entry&>(queue_.top()).callback);
+    queue_.pop();
+    callback(now);
+  }
+}
+
+int64_t TaskProcessingTimeService::NanosUntilNext() const {
+  if (queue_.empty()) return -1;
+  int64_t ms = queue_.top().time - clock_.NowMillis();
+  return ms <= 0 ? 0 : ms * 1'000'000;
 }
 
 std::shared_ptr<ResultPartition> ShuffleEnvironment::CreatePartition(const PartitionId& id, int num_subpartitions,

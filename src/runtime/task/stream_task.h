@@ -6,13 +6,16 @@
 // touching operators. Cancel() may be called from any thread.
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <string>
 #include <vector>
 
 #include "freshet/configuration.h"
 #include "freshet/internal/operator.h"
 #include "freshet/internal/operators.h"
+#include "freshet/internal/timer_service.h"
 #include "freshet/source.h"
 #include "graph/stream_graph.h"
 #include "runtime/io/input_gate.h"
@@ -22,6 +25,33 @@
 namespace freshet::internal {
 
 class ShuffleEnvironment;
+
+/// The task's processing-time timers: callbacks run on the task thread by
+/// the mailbox loop once the clock reaches them.
+class TaskProcessingTimeService final : public ProcessingTimeService {
+ public:
+  explicit TaskProcessingTimeService(Clock& clock) : clock_(clock) {}
+  Timestamp CurrentProcessingTime() const override { return clock_.NowMillis(); }
+  void RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) override;
+  bool HasTimers() const { return !queue_.empty(); }
+  /// Runs every callback that is due.
+  void FireDue();
+  /// Nanoseconds until the next callback is due (-1: none).
+  int64_t NanosUntilNext() const;
+
+ private:
+  struct Entry {
+    Timestamp time;
+    uint64_t seq;
+    std::function<void(Timestamp)> callback;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+  };
+  Clock& clock_;
+  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+  uint64_t seq_ = 0;
+};
 
 class StreamTask {
  public:
@@ -58,6 +88,8 @@ class StreamTask {
   void CloseOperators() noexcept;
   void FlushOutputs();
   void MaybeFlush();
+  void FireTimers();
+  int64_t WaitTimeout(int64_t limit_ns) const;
   std::string Describe() const;
 
   TaskDeploymentDescriptor tdd_;
@@ -67,6 +99,7 @@ class StreamTask {
   Clock& clock_;
   std::string name_;
   Mailbox mailbox_;
+  TaskProcessingTimeService processing_time_;
   std::unique_ptr<ReaderContext> reader_context_;
   std::unique_ptr<RuntimeContext> runtime_context_;
 

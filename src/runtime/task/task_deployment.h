@@ -51,6 +51,7 @@ struct TaskResult {
   int64_t records_in = 0;   // records taken by sinks of this task
   int64_t records_out = 0;  // records emitted by sources of this task
   std::map<std::string, std::string> accumulators;
+  std::map<std::string, int64_t> counters;  // operator counters, e.g. numLateRecordsDropped
 };
 
 enum class ExecutionState { kCreated, kRunning, kFinished, kCanceled, kFailed };

@@ -1,0 +1,300 @@
+#pragma once
+/// Operators behind Process(...): process functions, keyed process
+/// functions with timers, co-process functions, and the timestamp and
+/// watermark assigner.
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "freshet/internal/operators.h"
+#include "freshet/internal/timer_service.h"
+#include "freshet/process_function.h"
+#include "freshet/time.h"
+
+namespace freshet::internal {
+
+/// The TimerService of operators without keys: time only, no timers.
+class NonKeyedTimerService final : public TimerService {
+ public:
+  explicit NonKeyedTimerService(ProcessingTimeService* pts) : pts_(pts) {}
+  Timestamp CurrentProcessingTime() const override { return pts_->CurrentProcessingTime(); }
+  Timestamp CurrentWatermark() const override { return watermark_; }
+  void RegisterEventTimeTimer(Timestamp) override { Fail(); }
+  void RegisterProcessingTimeTimer(Timestamp) override { Fail(); }
+  void DeleteEventTimeTimer(Timestamp) override { Fail(); }
+  void DeleteProcessingTimeTimer(Timestamp) override { Fail(); }
+  void SetWatermark(Timestamp wm) { watermark_ = wm; }
+
+ private:
+  [[noreturn]] static void Fail() {
+    throw std::logic_error("timers can only be set on keyed streams: use KeyBy(...).Process(...)");
+  }
+  ProcessingTimeService* pts_;
+  Timestamp watermark_ = kNoTimestamp;
+};
+
+/// The TimerService of keyed operators: timers of the current key.
+template <class K>
+class CurrentKeyTimerService final : public TimerService {
+ public:
+  explicit CurrentKeyTimerService(KeyedTimerService<K, VoidNamespace>* timers) : timers_(timers) {}
+  Timestamp CurrentProcessingTime() const override { return timers_->CurrentProcessingTime(); }
+  Timestamp CurrentWatermark() const override { return timers_->CurrentWatermark(); }
+  void RegisterEventTimeTimer(Timestamp t) override { timers_->RegisterEventTimeTimer(key_group_, *key_, {}, t); }
+  void RegisterProcessingTimeTimer(Timestamp t) override {
+    timers_->RegisterProcessingTimeTimer(key_group_, *key_, {}, t);
+  }
+  void DeleteEventTimeTimer(Timestamp t) override { timers_->DeleteEventTimeTimer(key_group_, *key_, {}, t); }
+  void DeleteProcessingTimeTimer(Timestamp t) override {
+    timers_->DeleteProcessingTimeTimer(key_group_, *key_, {}, t);
+  }
+  void SetKey(const K* key, int key_group) {
+    key_ = key;
+    key_group_ = key_group;
+  }
+
+ private:
+  KeyedTimerService<K, VoidNamespace>* timers_;
+  const K* key_ = nullptr;
+  int key_group_ = 0;
+};
+
+template <class I, class O, class F>
+class ProcessOperator final : public OneInputOperator<I, O> {
+ public:
+  ProcessOperator(OperatorContext& ctx, OutputBase* out, F f)
+      : OneInputOperator<I, O>(ctx, out),
+        f_(std::move(f)),
+        timers_(ctx.processing_time),
+        context_(&timers_, &ctx.side_outputs),
+        collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const I& v, Timestamp ts) override {
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement(v, context_, collector_); });
+  }
+  void ProcessWatermark(int, Timestamp wm) override {
+    timers_.SetWatermark(wm);
+    this->out_->EmitWatermark(wm);
+  }
+
+ private:
+  F f_;
+  NonKeyedTimerService timers_;
+  typename F::Context context_;
+  Collector<O> collector_;
+};
+
+/// Computes the key and key group of a record for a keyed operator.
+template <class K, class KF>
+struct KeyContext {
+  KF key_fn;
+  int max_parallelism;
+  K key{};
+  int key_group = 0;
+  template <class T>
+  void Set(const T& v) {
+    key = key_fn(v);
+    key_group = AssignToKeyGroup(key, max_parallelism);
+  }
+};
+
+template <class K, class I, class O, class KF, class F>
+class KeyedProcessOperator final : public OneInputOperator<I, O> {
+ public:
+  KeyedProcessOperator(OperatorContext& ctx, OutputBase* out, KF kf, F f)
+      : OneInputOperator<I, O>(ctx, out),
+        keys_{std::move(kf), ctx.max_parallelism},
+        f_(std::move(f)),
+        timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
+                       [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
+        timers_(&timer_service_),
+        context_(&timers_, &ctx.side_outputs, &keys_.key),
+        timer_context_(&timers_, &ctx.side_outputs, nullptr),
+        collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement(const I& v, Timestamp ts) override {
+    keys_.Set(v);
+    timers_.SetKey(&keys_.key, keys_.key_group);
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement(v, context_, collector_); });
+  }
+  void ProcessWatermark(int, Timestamp wm) override {
+    timer_service_.AdvanceWatermark(wm);
+    this->out_->EmitWatermark(wm);
+  }
+  const KeyedTimerService<K, VoidNamespace>& Timers() const { return timer_service_; }
+
+ private:
+  void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
+    timers_.SetKey(&t.key, t.key_group);
+    timer_context_.SetKey(&t.key);
+    timer_context_.SetTimestamp(t.timestamp);
+    timer_context_.SetTimeDomain(event_time ? TimeDomain::kEventTime : TimeDomain::kProcessingTime);
+    collector_.SetTimestamp(event_time ? t.timestamp : kNoTimestamp);
+    InvokeUser(this->ctx_.name, [&] { f_.OnTimer(t.timestamp, timer_context_, collector_); });
+  }
+
+  KeyContext<K, KF> keys_;
+  F f_;
+  KeyedTimerService<K, VoidNamespace> timer_service_;
+  CurrentKeyTimerService<K> timers_;
+  typename F::Context context_;
+  typename F::OnTimerContext timer_context_;
+  Collector<O> collector_;
+};
+
+template <class I1, class I2, class O, class F>
+class CoProcessOperator final : public TwoInputOperator<I1, I2, O> {
+ public:
+  CoProcessOperator(OperatorContext& ctx, OutputBase* out, F f)
+      : TwoInputOperator<I1, I2, O>(ctx, out),
+        f_(std::move(f)),
+        timers_(ctx.processing_time),
+        context_(&timers_, &ctx.side_outputs),
+        collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement1(const I1& v, Timestamp ts) override {
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement1(v, context_, collector_); });
+  }
+  void ProcessElement2(const I2& v, Timestamp ts) override {
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement2(v, context_, collector_); });
+  }
+
+ protected:
+  void OnWatermarkAdvanced(Timestamp wm) override { timers_.SetWatermark(wm); }
+
+ private:
+  F f_;
+  NonKeyedTimerService timers_;
+  typename F::Context context_;
+  Collector<O> collector_;
+};
+
+template <class K, class I1, class I2, class O, class KF1, class KF2, class F>
+class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
+ public:
+  KeyedCoProcessOperator(OperatorContext& ctx, OutputBase* out, KF1 kf1, KF2 kf2, F f)
+      : TwoInputOperator<I1, I2, O>(ctx, out),
+        keys1_{std::move(kf1), ctx.max_parallelism},
+        keys2_{std::move(kf2), ctx.max_parallelism},
+        f_(std::move(f)),
+        timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
+                       [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
+        timers_(&timer_service_),
+        context_(&timers_, &ctx.side_outputs, nullptr),
+        timer_context_(&timers_, &ctx.side_outputs, nullptr),
+        collector_(this->out_) {}
+  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  void ProcessElement1(const I1& v, Timestamp ts) override {
+    keys1_.Set(v);
+    Enter(keys1_.key, keys1_.key_group, ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement1(v, context_, collector_); });
+  }
+  void ProcessElement2(const I2& v, Timestamp ts) override {
+    keys2_.Set(v);
+    Enter(keys2_.key, keys2_.key_group, ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement2(v, context_, collector_); });
+  }
+
+ protected:
+  void OnWatermarkAdvanced(Timestamp wm) override { timer_service_.AdvanceWatermark(wm); }
+
+ private:
+  void Enter(const K& key, int key_group, Timestamp ts) {
+    timers_.SetKey(&key, key_group);
+    context_.SetKey(&key);
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+  }
+  void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
+    timers_.SetKey(&t.key, t.key_group);
+    timer_context_.SetKey(&t.key);
+    timer_context_.SetTimestamp(t.timestamp);
+    timer_context_.SetTimeDomain(event_time ? TimeDomain::kEventTime : TimeDomain::kProcessingTime);
+    collector_.SetTimestamp(event_time ? t.timestamp : kNoTimestamp);
+    InvokeUser(this->ctx_.name, [&] { f_.OnTimer(t.timestamp, timer_context_, collector_); });
+  }
+
+  KeyContext<K, KF1> keys1_;
+  KeyContext<K, KF2> keys2_;
+  F f_;
+  KeyedTimerService<K, VoidNamespace> timer_service_;
+  CurrentKeyTimerService<K> timers_;
+  typename F::Context context_;
+  typename F::OnTimerContext timer_context_;
+  Collector<O> collector_;
+};
+
+/// Assigns timestamps and generates watermarks. Upstream watermarks are
+/// dropped, except the final maximum watermark of a bounded input.
+template <class T>
+class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T>, private WatermarkOutput {
+ public:
+  TimestampsAndWatermarksOperator(OperatorContext& ctx, OutputBase* out, WatermarkStrategy<T> strategy)
+      : OneInputOperator<T, T>(ctx, out),
+        strategy_(std::move(strategy)),
+        interval_ms_(ctx.auto_watermark_interval_ms) {}
+  void Open() override {
+    ProcessingTimeService* pts = this->ctx_.processing_time;
+    generator_ = strategy_.CreateGenerator([pts] { return pts->CurrentProcessingTime(); });
+    if (generator_ != nullptr && interval_ms_ > 0) Schedule(pts->CurrentProcessingTime() + interval_ms_);
+  }
+  void ProcessElement(const T& v, Timestamp ts) override {
+    Timestamp assigned = ts;
+    if (strategy_.Assigner()) assigned = InvokeUser(this->ctx_.name, [&] { return strategy_.Assigner()(v, ts); });
+    this->out_->Collect(v, assigned);
+    if (generator_ != nullptr) InvokeUser(this->ctx_.name, [&] { generator_->OnEvent(v, assigned, *this); });
+  }
+  void ProcessWatermark(int, Timestamp wm) override {
+    if (wm == kMaxWatermark) EmitWatermark(kMaxWatermark);
+  }
+  void ProcessWatermarkStatus(int, bool) override {}
+  void Finish() override {
+    if (generator_ != nullptr) generator_->OnPeriodicEmit(*this);
+  }
+  Timestamp CurrentWatermark() const { return emitted_; }
+
+ private:
+  void Schedule(Timestamp at) {
+    this->ctx_.processing_time->RegisterTimer(at, [this](Timestamp now) {
+      InvokeUser(this->ctx_.name, [&] { generator_->OnPeriodicEmit(*this); });
+      Schedule(now + interval_ms_);
+    });
+  }
+  void EmitWatermark(Timestamp wm) override {
+    if (wm <= emitted_) return;
+    emitted_ = wm;
+    if (idle_) MarkActive();
+    this->out_->EmitWatermark(wm);
+  }
+  void MarkIdle() override {
+    if (idle_) return;
+    idle_ = true;
+    this->out_->EmitWatermarkStatus(true);
+  }
+  void MarkActive() override {
+    if (!idle_) return;
+    idle_ = false;
+    this->out_->EmitWatermarkStatus(false);
+  }
+
+  WatermarkStrategy<T> strategy_;
+  int64_t interval_ms_;
+  std::unique_ptr<WatermarkGenerator<T>> generator_;
+  Timestamp emitted_ = kNoTimestamp;
+  bool idle_ = false;
+};
+
+}  // namespace freshet::internal

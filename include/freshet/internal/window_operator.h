@@ -1,0 +1,513 @@
+#pragma once
+/// The window operator: assigns records to windows per key, keeps window
+/// contents, runs triggers and evictors, fires window functions, handles
+/// lateness and merges session windows. Semantics follow Flink's
+/// WindowOperator; state lives in hash maps keyed by (key, window) and is
+/// dropped at each window's cleanup time, so memory follows the number of
+/// open windows.
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "freshet/internal/operators.h"
+#include "freshet/internal/process_operators.h"
+#include "freshet/internal/timer_service.h"
+#include "freshet/windowing.h"
+
+namespace freshet::internal {
+
+inline constexpr const char* kLateRecordsDropped = "numLateRecordsDropped";
+
+// ---- contents policies -------------------------------------------------------
+// A policy holds a window's contents (Acc) and turns them into the values
+// handed to the final stage:
+//   void Add(Acc&, const IN&, Timestamp);  void Merge(Acc& into, Acc& from);
+//   bool Empty(const Acc&);  template <class Fn> void Values(Acc&, const W&, Fn&& each_value);
+
+template <class IN, class F>
+struct ReducePolicy {
+  using Acc = std::optional<IN>;
+  using Value = IN;
+  F f;
+  void Add(Acc& acc, const IN& v, Timestamp) {
+    if (!acc) {
+      acc.emplace(v);
+    } else {
+      *acc = CallReduce(f, *acc, v);
+    }
+  }
+  void Merge(Acc& into, Acc& from) {
+    if (!from) return;
+    if (!into) {
+      into = std::move(from);
+    } else {
+      *into = CallReduce(f, *into, *from);
+    }
+  }
+  static bool Empty(const Acc& acc) { return !acc.has_value(); }
+  template <class W, class Fn>
+  void Values(Acc& acc, const W&, Fn&& each) {
+    each(*acc);
+  }
+};
+
+template <class IN, class F>
+struct AggregatePolicy {
+  using Acc = std::optional<typename F::AccumulatorType>;
+  using Value = typename F::OutputType;
+  F f;
+  void Add(Acc& acc, const IN& v, Timestamp) {
+    if (!acc) acc.emplace(f.CreateAccumulator());
+    *acc = f.Add(v, std::move(*acc));
+  }
+  void Merge(Acc& into, Acc& from) {
+    if (!from) return;
+    if (!into) {
+      into = std::move(from);
+    } else {
+      *into = f.Merge(std::move(*into), std::move(*from));
+    }
+  }
+  static bool Empty(const Acc& acc) { return !acc.has_value(); }
+  template <class W, class Fn>
+  void Values(Acc& acc, const W&, Fn&& each) {
+    each(f.GetResult(*acc));
+  }
+};
+
+/// Keeps every element (full window functions and evictors). `Inner`
+/// reduces or aggregates the remaining elements at fire time, or passes
+/// them through (PassThroughInner).
+struct PassThroughInner {};
+template <class Inner, class IN>
+struct InnerValue {
+  using type = typename Inner::Value;
+};
+template <class IN>
+struct InnerValue<PassThroughInner, IN> {
+  using type = IN;
+};
+
+template <class IN, class W, class Inner>
+struct BufferPolicy {
+  using Acc = std::vector<TimestampedValue<IN>>;
+  using Value = typename InnerValue<Inner, IN>::type;
+  Inner inner;
+  std::shared_ptr<Evictor<IN, W>> evictor;
+  void Add(Acc& acc, const IN& v, Timestamp ts) { acc.push_back({v, ts}); }
+  void Merge(Acc& into, Acc& from) {
+    into.insert(into.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  }
+  static bool Empty(const Acc& acc) { return acc.empty(); }
+  template <class Fn>
+  void Values(Acc& acc, const W& window, Fn&& each) {
+    if (evictor) evictor->EvictBefore(acc, window);
+    if constexpr (std::is_same_v<Inner, PassThroughInner>) {
+      for (const auto& e : acc) each(e.value);
+    } else {
+      typename Inner::Acc partial;
+      for (const auto& e : acc) inner.Add(partial, e.value, e.timestamp);
+      if (!Inner::Empty(partial)) inner.Values(partial, window, each);
+    }
+    if (evictor) evictor->EvictAfter(acc, window);
+  }
+};
+
+// ---- final stages ------------------------------------------------------------
+/// Emits each value as a result.
+struct EmitValues {};
+template <class Final, class K, class W>
+struct FinalContext {
+  using type = typename Final::Context;
+};
+template <class K, class W>
+struct FinalContext<EmitValues, K, W> {
+  using type = int;
+};
+
+// ---- the operator ------------------------------------------------------------------
+
+template <class K, class IN, class OUT, class Assigner, class KF, class Policy, class Final>
+class WindowOperator final : public OneInputOperator<IN, OUT> {
+ public:
+  using W = typename Assigner::WindowType;
+  using Acc = typename Policy::Acc;
+  using Value = typename Policy::Value;
+
+  struct Config {
+    Assigner assigner;
+    std::shared_ptr<Trigger<IN, W>> trigger;  // nullptr: the assigner's default
+    int64_t allowed_lateness = 0;
+    std::string late_tag;  // empty: drop late records
+  };
+
+  WindowOperator(OperatorContext& ctx, OutputBase* out, KF kf, Config config, Policy policy, Final final_stage)
+      : OneInputOperator<IN, OUT>(ctx, out),
+        keys_{std::move(kf), ctx.max_parallelism},
+        config_(std::move(config)),
+        policy_(std::move(policy)),
+        final_(std::move(final_stage)),
+        timers_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
+                [this](const Timer<K, W>& t, bool event_time) { OnTimer(t, event_time); }),
+        trigger_context_(this),
+        collector_(this->out_) {
+    if (config_.trigger == nullptr) config_.trigger = config_.assigner.template DefaultTrigger<IN>();
+    default_event_trigger_ = dynamic_cast<EventTimeTrigger<IN, W>*>(config_.trigger.get()) != nullptr;
+    if (Assigner::kIsMerging && !config_.trigger->CanMerge()) {
+      throw std::invalid_argument("the trigger of a merging (session) window must support merging");
+    }
+    if constexpr (!std::is_same_v<Final, EmitValues>) {
+      process_context_.emplace(nullptr, &timers_, &ctx.side_outputs);
+    }
+    if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
+  }
+
+  void Open() override {
+    if constexpr (!std::is_same_v<Final, EmitValues>) OpenUserFunction(final_, this->ctx_);
+  }
+  void Close() override {
+    if constexpr (!std::is_same_v<Final, EmitValues>) CloseUserFunction(final_, this->ctx_);
+  }
+
+  void ProcessElement(const IN& v, Timestamp ts) override {
+    keys_.Set(v);
+    windows_.clear();
+    config_.assigner.AssignWindows(v, ts, timers_.CurrentProcessingTime(), windows_);
+    bool skipped = true;
+    if constexpr (Assigner::kIsMerging) {
+      for (const W& w : windows_) {
+        auto [actual, state_window] = AddToMergingSet(w);
+        if (IsWindowLate(actual)) {
+          RetireWindow(actual);
+          continue;
+        }
+        skipped = false;
+        Entry& e = state_[StateKey{keys_.key, state_window}];
+        InvokeUser(this->ctx_.name, [&] { policy_.Add(e.acc, v, ts); });
+        HandleElementTrigger(v, ts, actual, state_window, e, false);
+      }
+    } else {
+      for (const W& w : windows_) {
+        if (IsWindowLate(w)) continue;
+        skipped = false;
+        auto [it, created] = state_.try_emplace(StateKey{keys_.key, w});
+        InvokeUser(this->ctx_.name, [&] { policy_.Add(it->second.acc, v, ts); });
+        HandleElementTrigger(v, ts, w, w, it->second, created);
+      }
+    }
+    if (skipped && IsElementLate(ts)) {
+      if (!config_.late_tag.empty()) {
+        if (OutputBase* out = this->ctx_.side_outputs.Find(config_.late_tag)) {
+          static_cast<Output<IN>*>(out)->Collect(v, ts);
+          return;
+        }
+      }
+      if (late_dropped_ != nullptr) ++*late_dropped_;
+      ++late_dropped_local_;
+    }
+  }
+
+  void ProcessWatermark(int, Timestamp wm) override {
+    timers_.AdvanceWatermark(wm);
+    this->out_->EmitWatermark(wm);
+  }
+
+  /// Open (key, window) states; for tests of state cleanup.
+  size_t NumWindowStates() const { return state_.size(); }
+  size_t NumTimers() const { return timers_.NumEventTimeTimers() + timers_.NumProcessingTimeTimers(); }
+  int64_t LateRecordsDropped() const { return late_dropped_local_; }
+
+ private:
+  struct StateKey {
+    K key;
+    W window;
+    bool operator==(const StateKey&) const = default;
+  };
+  struct StateKeyHash {
+    size_t operator()(const StateKey& s) const {
+      return static_cast<size_t>(CombineHash(KeyHash<K>()(s.key), NamespaceHash<W>()(s.window)));
+    }
+  };
+  struct Entry {
+    Acc acc{};
+  };
+
+  /// The trigger's view of the current key and window.
+  class Context final : public TriggerContext<W> {
+   public:
+    explicit Context(WindowOperator* op) : op_(op) {}
+    Timestamp GetCurrentProcessingTime() const override { return op_->timers_.CurrentProcessingTime(); }
+    Timestamp GetCurrentWatermark() const override { return op_->timers_.CurrentWatermark(); }
+    void RegisterEventTimeTimer(Timestamp t) override {
+      op_->timers_.RegisterEventTimeTimer(key_group, *key, *window, t);
+    }
+    void RegisterProcessingTimeTimer(Timestamp t) override {
+      op_->timers_.RegisterProcessingTimeTimer(key_group, *key, *window, t);
+    }
+    void DeleteEventTimeTimer(Timestamp t) override { op_->timers_.DeleteEventTimeTimer(key_group, *key, *window, t); }
+    void DeleteProcessingTimeTimer(Timestamp t) override {
+      op_->timers_.DeleteProcessingTimeTimer(key_group, *key, *window, t);
+    }
+    int64_t& State(std::string_view name, int64_t initial) override {
+      auto& s = StateOf(*window);
+      for (auto& [n, v] : s) {
+        if (n == name) return v;
+      }
+      s.emplace_back(std::string(name), initial);
+      return s.back().second;
+    }
+    bool HasState(std::string_view name) const override {
+      auto it = op_->trigger_state_.find(StateKey{*key, *window});
+      if (it == op_->trigger_state_.end()) return false;
+      for (const auto& [n, v] : it->second) {
+        if (n == name) return true;
+      }
+      return false;
+    }
+    void ClearState(std::string_view name) override {
+      auto it = op_->trigger_state_.find(StateKey{*key, *window});
+      if (it == op_->trigger_state_.end()) return;
+      std::erase_if(it->second, [&](const auto& p) { return p.first == name; });
+      if (it->second.empty()) op_->trigger_state_.erase(it);
+    }
+    std::vector<int64_t> MergedState(std::string_view name) const override {
+      std::vector<int64_t> out;
+      for (const W& w : merged_windows) {
+        auto it = op_->trigger_state_.find(StateKey{*key, w});
+        if (it == op_->trigger_state_.end()) continue;
+        for (const auto& [n, v] : it->second) {
+          if (n == name) out.push_back(v);
+        }
+      }
+      return out;
+    }
+    std::vector<std::pair<std::string, int64_t>>& StateOf(const W& w) { return op_->trigger_state_[StateKey{*key, w}]; }
+
+    const K* key = nullptr;
+    int key_group = 0;
+    const W* window = nullptr;
+    std::vector<W> merged_windows;
+
+   private:
+    WindowOperator* op_;
+  };
+
+  void SetContext(const K* key, int key_group, const W* window) {
+    trigger_context_.key = key;
+    trigger_context_.key_group = key_group;
+    trigger_context_.window = window;
+  }
+
+  Timestamp CleanupTime(const W& w) const {
+    if constexpr (Assigner::kIsEventTime) {
+      Timestamp t = w.MaxTimestamp();
+      return t > kMaxWatermark - config_.allowed_lateness ? kMaxWatermark : t + config_.allowed_lateness;
+    } else {
+      return w.MaxTimestamp();
+    }
+  }
+  bool IsWindowLate(const W& w) const {
+    return Assigner::kIsEventTime && CleanupTime(w) <= timers_.CurrentWatermark();
+  }
+  bool IsElementLate(Timestamp ts) const {
+    return Assigner::kIsEventTime && ts != kNoTimestamp && ts + config_.allowed_lateness <= timers_.CurrentWatermark();
+  }
+  void RegisterCleanupTimer(const W& w) {
+    Timestamp t = CleanupTime(w);
+    if (t == kMaxWatermark) return;  // global windows are never cleaned up by time
+    if constexpr (Assigner::kIsEventTime) {
+      timers_.RegisterEventTimeTimer(keys_.key_group, keys_.key, w, t);
+    } else {
+      timers_.RegisterProcessingTimeTimer(keys_.key_group, keys_.key, w, t);
+    }
+  }
+
+  void HandleElementTrigger(const IN& v, Timestamp ts, const W& actual, const W& state_window, Entry& e,
+                            bool created) {
+    TriggerResult r;
+    if (default_event_trigger_ && !Assigner::kIsMerging) {
+      // Fast path of the default event-time trigger: its timer coincides
+      // with the window, so it is set once, when the window is created.
+      if (actual.MaxTimestamp() <= timers_.CurrentWatermark()) {
+        r = TriggerResult::kFire;
+      } else {
+        if (created) timers_.RegisterEventTimeTimer(keys_.key_group, keys_.key, actual, actual.MaxTimestamp());
+        r = TriggerResult::kContinue;
+      }
+    } else {
+      SetContext(&keys_.key, keys_.key_group, &actual);
+      r = InvokeUser(this->ctx_.name, [&] { return config_.trigger->OnElement(v, ts, actual, trigger_context_); });
+    }
+    if (IsFire(r)) Emit(keys_.key, actual, e.acc);
+    if (IsPurge(r)) ClearContents(keys_.key, state_window);
+    // Non-merging entries live until their cleanup timer fires, so the
+    // timer is set once, with the entry.
+    if (created || Assigner::kIsMerging) RegisterCleanupTimer(actual);
+  }
+
+  void OnTimer(const Timer<K, W>& t, bool event_time) {
+    const W& window = t.ns;
+    W state_window = window;
+    if constexpr (Assigner::kIsMerging) {
+      auto sw = StateWindowOf(t.key, window);
+      if (!sw) return;  // merged away
+      state_window = *sw;
+    }
+    auto it = state_.find(StateKey{t.key, state_window});
+    SetContext(&t.key, t.key_group, &window);
+    TriggerResult r;
+    if (default_event_trigger_ && !Assigner::kIsMerging) {
+      r = event_time && t.timestamp == window.MaxTimestamp() ? TriggerResult::kFire : TriggerResult::kContinue;
+    } else if (event_time) {
+      r = InvokeUser(this->ctx_.name, [&] { return config_.trigger->OnEventTime(t.timestamp, window, trigger_context_); });
+    } else {
+      r = InvokeUser(this->ctx_.name,
+                     [&] { return config_.trigger->OnProcessingTime(t.timestamp, window, trigger_context_); });
+    }
+    if (IsFire(r) && it != state_.end() && !Policy::Empty(it->second.acc)) Emit(t.key, window, it->second.acc);
+    if (IsPurge(r)) ClearContents(t.key, state_window);
+    bool cleanup_domain = Assigner::kIsEventTime == event_time;
+    if (cleanup_domain && t.timestamp == CleanupTime(window)) ClearAllState(t.key, t.key_group, window, state_window);
+  }
+
+  void Emit(const K& key, const W& window, Acc& acc) {
+    Timestamp ts = window.MaxTimestamp();
+    collector_.SetTimestamp(ts);
+    if constexpr (std::is_same_v<Final, EmitValues>) {
+      InvokeUser(this->ctx_.name,
+                 [&] { policy_.Values(acc, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
+    } else {
+      values_.clear();
+      InvokeUser(this->ctx_.name,
+                 [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
+      process_context_->SetWindow(&window);
+      InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
+    }
+  }
+
+  void ClearContents(const K& key, const W& state_window) {
+    auto it = state_.find(StateKey{key, state_window});
+    if (it != state_.end()) it->second.acc = Acc{};
+  }
+
+  void ClearAllState(const K& key, int key_group, const W& window, const W& state_window) {
+    state_.erase(StateKey{key, state_window});
+    SetContext(&key, key_group, &window);
+    if (!(default_event_trigger_ && !Assigner::kIsMerging)) {
+      InvokeUser(this->ctx_.name, [&] { config_.trigger->Clear(window, trigger_context_); });
+    }
+    trigger_state_.erase(StateKey{key, window});
+    if constexpr (!std::is_same_v<Final, EmitValues>) {
+      process_context_->SetWindow(&window);
+      InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
+    }
+    if constexpr (Assigner::kIsMerging) RemoveFromMergingSet(key, window);
+  }
+
+  // ---- merging (session) windows: per key, actual window -> state window ----
+  std::pair<W, W> AddToMergingSet(const W& w) {
+    auto& mapping = merging_[keys_.key];
+    W result = w;
+    std::vector<size_t> overlapped;
+    for (size_t i = 0; i < mapping.size(); ++i) {
+      if (mapping[i].first.Intersects(w)) {
+        overlapped.push_back(i);
+        result = result.Cover(mapping[i].first);
+      }
+    }
+    if (overlapped.empty()) {
+      mapping.emplace_back(w, w);
+      return {w, w};
+    }
+    W state_window = mapping[overlapped[0]].second;
+    if (overlapped.size() == 1 && mapping[overlapped[0]].first == result) return {result, state_window};
+
+    // Merge: contents of the other state windows go into `state_window`;
+    // the merged windows' timers and trigger state move to `result`.
+    Entry& target = state_[StateKey{keys_.key, state_window}];
+    trigger_context_.merged_windows.clear();
+    for (size_t k = 0; k < overlapped.size(); ++k) {
+      const auto& [actual, sw] = mapping[overlapped[k]];
+      trigger_context_.merged_windows.push_back(actual);
+      if (k > 0) {
+        auto it = state_.find(StateKey{keys_.key, sw});
+        if (it != state_.end()) {
+          InvokeUser(this->ctx_.name, [&] { policy_.Merge(target.acc, it->second.acc); });
+          state_.erase(it);
+        }
+      }
+      DeleteCleanupTimer(actual);
+      SetContext(&keys_.key, keys_.key_group, &actual);
+      InvokeUser(this->ctx_.name, [&] { config_.trigger->Clear(actual, trigger_context_); });
+    }
+    SetContext(&keys_.key, keys_.key_group, &result);
+    InvokeUser(this->ctx_.name, [&] { config_.trigger->OnMerge(result, trigger_context_); });
+    for (const W& old : trigger_context_.merged_windows) {
+      if (!(old == result)) trigger_state_.erase(StateKey{keys_.key, old});
+    }
+    trigger_context_.merged_windows.clear();
+    for (size_t k = overlapped.size(); k-- > 0;) mapping.erase(mapping.begin() + static_cast<long>(overlapped[k]));
+    mapping.emplace_back(result, state_window);
+    return {result, state_window};
+  }
+  void DeleteCleanupTimer(const W& w) {
+    Timestamp t = CleanupTime(w);
+    if (t == kMaxWatermark) return;
+    if constexpr (Assigner::kIsEventTime) {
+      timers_.DeleteEventTimeTimer(keys_.key_group, keys_.key, w, t);
+    } else {
+      timers_.DeleteProcessingTimeTimer(keys_.key_group, keys_.key, w, t);
+    }
+  }
+  std::optional<W> StateWindowOf(const K& key, const W& actual) const {
+    auto it = merging_.find(key);
+    if (it == merging_.end()) return std::nullopt;
+    for (const auto& [a, s] : it->second) {
+      if (a == actual) return s;
+    }
+    return std::nullopt;
+  }
+  void RetireWindow(const W& actual) {
+    auto it = merging_.find(keys_.key);
+    if (it == merging_.end()) return;
+    for (size_t i = 0; i < it->second.size(); ++i) {
+      if (it->second[i].first == actual) {
+        W sw = it->second[i].second;
+        it->second.erase(it->second.begin() + static_cast<long>(i));
+        state_.erase(StateKey{keys_.key, sw});
+        break;
+      }
+    }
+    if (it->second.empty()) merging_.erase(it);
+  }
+  void RemoveFromMergingSet(const K& key, const W& actual) {
+    auto it = merging_.find(key);
+    if (it == merging_.end()) return;
+    std::erase_if(it->second, [&](const auto& p) { return p.first == actual; });
+    if (it->second.empty()) merging_.erase(it);
+  }
+
+  KeyContext<K, KF> keys_;
+  Config config_;
+  Policy policy_;
+  Final final_;
+  KeyedTimerService<K, W> timers_;
+  Context trigger_context_;
+  Collector<OUT> collector_;
+  bool default_event_trigger_ = false;
+  std::vector<W> windows_;
+  std::vector<Value> values_;
+  boost::unordered_flat_map<StateKey, Entry, StateKeyHash> state_;
+  boost::unordered_flat_map<StateKey, std::vector<std::pair<std::string, int64_t>>, StateKeyHash> trigger_state_;
+  boost::unordered_flat_map<K, std::vector<std::pair<W, W>>, KeyHasher<K>> merging_;
+  std::optional<typename FinalContext<Final, K, W>::type> process_context_;
+  int64_t* late_dropped_ = nullptr;
+  int64_t late_dropped_local_ = 0;
+};
+
+}  // namespace freshet::internal

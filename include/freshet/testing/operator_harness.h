@@ -1,0 +1,158 @@
+#pragma once
+/// Test harness for one operator: push elements, watermarks and
+/// processing time by hand, read the output, the side outputs and the
+/// emitted watermarks. The operator is the one that produces a stream built
+/// through the normal API, so what is tested is what runs in a job.
+///
+///   auto env = StreamExecutionEnvironment::Create();
+///   auto out = env->FromElements<Event>({}).KeyBy(...).Window(...).Reduce(...);
+///   OneInputOperatorHarness<Event, Event> h(out);
+///   h.ProcessElement(e, 7); h.ProcessWatermark(20);
+///   h.Output();  // records with timestamps
+
+#include <any>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "freshet/data_stream.h"
+#include "freshet/internal/timer_service.h"
+
+namespace freshet::testing {
+
+/// Processing time that moves only when told to.
+class ManualProcessingTimeService final : public internal::ProcessingTimeService {
+ public:
+  Timestamp CurrentProcessingTime() const override { return now_; }
+  void RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) override {
+    queue_.push(Entry{time, seq_++, std::move(callback)});
+  }
+  /// Moves time to `t` and runs every callback due by then, in time order.
+  void SetTime(Timestamp t) {
+    now_ = t;
+    while (!queue_.empty() && queue_.top().time <= now_) {
+      auto cb = std::move(const_cast<Entry&>(queue_.top()).callback);
+      queue_.pop();
+      cb(now_);
+    }
+  }
+  size_t PendingTimers() const { return queue_.size(); }
+
+ private:
+  struct Entry {
+    Timestamp time;
+    uint64_t seq;
+    std::function<void(Timestamp)> callback;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+  };
+  Timestamp now_ = 0;
+  uint64_t seq_ = 0;
+  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+};
+
+/// Records what an operator emits.
+template <class T>
+class CollectingOutput final : public internal::Output<T> {
+ public:
+  void Collect(const T& value, Timestamp ts) override { records.emplace_back(value, ts); }
+  void EmitWatermark(Timestamp wm) override { watermarks.push_back(wm); }
+  void EmitWatermarkStatus(bool idle) override { statuses.push_back(idle); }
+  std::vector<std::pair<T, Timestamp>> records;
+  std::vector<Timestamp> watermarks;
+  std::vector<bool> statuses;
+};
+
+/// Drives the operator that produces `stream` (a one-input operator).
+template <class IN, class OUT>
+class OneInputOperatorHarness {
+ public:
+  /// `subtask` of `parallelism` decides the key groups the operator owns;
+  /// by default it owns all of them.
+  explicit OneInputOperatorHarness(const DataStream<OUT>& stream, int subtask = 0, int parallelism = 1,
+                                   int max_parallelism = 128)
+      : runtime_("harness", subtask, parallelism, max_parallelism, 0) {
+    const internal::Transformation& t = stream.Env()->GetTransformation(stream.Id());
+    ctx_.name = t.name;
+    ctx_.runtime = &runtime_;
+    ctx_.max_parallelism = max_parallelism;
+    ctx_.key_groups = KeyGroupRangeForSubtask(subtask, parallelism, max_parallelism);
+    ctx_.records_in = &records_in_;
+    ctx_.records_out = &records_out_;
+    ctx_.accumulators = &accumulators_;
+    ctx_.processing_time = &time_;
+    ctx_.counters = &counters_;
+    op_ = t.factory(ctx_, &output_);
+    input_ = static_cast<internal::Input<IN>*>(op_->InputAt(1));
+  }
+  ~OneInputOperatorHarness() {
+    if (open_) op_->Close();
+  }
+
+  /// Collects side output `tag` from now on.
+  template <class X>
+  void CollectSideOutput(const OutputTag<X>& tag) {
+    auto out = std::make_shared<CollectingOutput<X>>();
+    side_[tag.Id()] = out;
+    ctx_.side_outputs.Add(tag.Id(), out.get());
+  }
+
+  void Open() {
+    op_->Open();
+    open_ = true;
+  }
+  void ProcessElement(const IN& value, Timestamp ts = kNoTimestamp) { input_->ProcessElement(value, ts); }
+  void ProcessWatermark(Timestamp wm) { op_->ProcessWatermark(1, wm); }
+  void ProcessWatermarkStatus(bool idle) { op_->ProcessWatermarkStatus(1, idle); }
+  void SetProcessingTime(Timestamp t) { time_.SetTime(t); }
+  /// Ends the input: EndInput, then Finish.
+  void EndInput() {
+    op_->EndInput(1);
+    op_->Finish();
+  }
+  void Close() {
+    if (open_) op_->Close();
+    open_ = false;
+  }
+
+  /// Records emitted so far, with their timestamps.
+  const std::vector<std::pair<OUT, Timestamp>>& Output() const { return output_.records; }
+  std::vector<OUT> OutputValues() const {
+    std::vector<OUT> v;
+    for (const auto& [value, ts] : output_.records) v.push_back(value);
+    return v;
+  }
+  void ClearOutput() { output_.records.clear(); }
+  const std::vector<Timestamp>& Watermarks() const { return output_.watermarks; }
+  const std::vector<bool>& WatermarkStatuses() const { return output_.statuses; }
+  template <class X>
+  const std::vector<std::pair<X, Timestamp>>& SideOutput(const OutputTag<X>& tag) const {
+    return std::static_pointer_cast<CollectingOutput<X>>(side_.at(tag.Id()))->records;
+  }
+  int64_t Counter(const std::string& name) const {
+    auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second;
+  }
+  internal::StreamOperator& Operator() { return *op_; }
+  ManualProcessingTimeService& ProcessingTime() { return time_; }
+
+ private:
+  RuntimeContext runtime_;
+  internal::OperatorContext ctx_;
+  ManualProcessingTimeService time_;
+  CollectingOutput<OUT> output_;
+  std::map<std::string, std::shared_ptr<void>> side_;
+  std::map<std::string, std::string> accumulators_;
+  std::map<std::string, int64_t> counters_;
+  int64_t records_in_ = 0;
+  int64_t records_out_ = 0;
+  std::unique_ptr<internal::StreamOperator> op_;
+  internal::Input<IN>* input_ = nullptr;
+  bool open_ = false;
+};
+
+}  // namespace freshet::testing
