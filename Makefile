@@ -26,7 +26,8 @@ test-all: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1800
 
 bench: build
-	@$(BUILD_DIR)/bench/freshet_bench
+	@$(BUILD_DIR)/bench/freshet_runtime_bench
+	@$(BUILD_DIR)/bench/freshet_window_bench
 
 # Runtime tests under ASan+UBSan and under TSan, each in its own build tree.
 asan: deps

@@ -17,9 +17,11 @@ namespace freshet {
 
 /// Part [begin, end) of `total` items owned by `subtask` of `parallelism`.
 inline std::pair<int64_t, int64_t> SplitRange(int64_t total, int subtask, int parallelism) {
-  int64_t begin = total * subtask / parallelism;
-  int64_t end = total * (subtask + 1) / parallelism;
-  return {begin, end};
+  // floor(total * i / p) as q * i + floor(r * i / p) (total = q * p + r): no overflow for large totals.
+  auto bound = [total, parallelism](int64_t i) {
+    return total / parallelism * i + total % parallelism * i / parallelism;
+  };
+  return {bound(subtask), bound(subtask + 1)};
 }
 
 /// Elements held in memory, emitted in order by one subtask.

@@ -265,7 +265,7 @@ class IntervalJoinOperator final : public TwoInputOperator<T1, T2, OUT> {
     for (auto it = b.right.lower_bound(ts + lower_); it != b.right.end() && it->first <= ts + upper_; ++it) {
       for (const T2& r : it->second) Emit(v, ts, r, it->first);
     }
-    timers_.RegisterEventTimeTimer(keys1_.key_group, keys1_.key, 1, upper_ > 0 ? ts + upper_ : ts);
+    timers_.RegisterEventTimeTimer(keys1_.KeyGroup(), keys1_.key, 1, upper_ > 0 ? ts + upper_ : ts);
   }
   void ProcessElement2(const T2& v, Timestamp ts) override {
     if (IsLate(ts)) return;
@@ -275,7 +275,7 @@ class IntervalJoinOperator final : public TwoInputOperator<T1, T2, OUT> {
     for (auto it = b.left.lower_bound(ts - upper_); it != b.left.end() && it->first <= ts - lower_; ++it) {
       for (const T1& l : it->second) Emit(l, it->first, v, ts);
     }
-    timers_.RegisterEventTimeTimer(keys2_.key_group, keys2_.key, 2, lower_ < 0 ? ts - lower_ : ts);
+    timers_.RegisterEventTimeTimer(keys2_.KeyGroup(), keys2_.key, 2, lower_ < 0 ? ts - lower_ : ts);
   }
   size_t NumBufferedKeys() const { return state_.size(); }
 

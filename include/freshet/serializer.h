@@ -37,6 +37,7 @@ class ByteWriter {
   ~ByteWriter() { std::free(data_); }
 
   void Write(const void* bytes, size_t n) {
+    if (n == 0) return;  // an empty container's data() may be null
     if (size_ + n > capacity_) Grow(size_ + n);
     std::memcpy(data_ + size_, bytes, n);
     size_ += n;
@@ -85,6 +86,7 @@ class ByteReader {
       pos_ = end_;
       return false;
     }
+    if (n == 0) return true;  // an empty container's data() may be null
     std::memcpy(out, pos_, n);
     pos_ += n;
     return true;

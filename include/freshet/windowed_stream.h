@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "freshet/data_stream.h"
+#include "freshet/internal/bucketed_window_operator.h"
 #include "freshet/internal/sliding_window_operator.h"
 #include "freshet/internal/window_operator.h"
 #include "freshet/windowing.h"
@@ -129,6 +130,22 @@ class WindowedStream {
               c, o, kf, assigner, inner, final_stage, lateness, late_tag);
         };
       }
+    } else if (EventTimeDefaultTrigger(trigger) && evictor == nullptr) {
+      if constexpr (Assigner::kIsEventTime && !Assigner::kIsMerging) {
+        using Policy = std::conditional_t<std::is_same_v<Inner, internal::PassThroughInner>,
+                                          internal::BufferPolicy<T, W, Inner>, Inner>;
+        using Op = internal::BucketedWindowOperator<K, T, OUT, Assigner, KF, Policy, Final>;
+        factory = [kf, assigner, lateness, late_tag, inner, final_stage](internal::OperatorContext& c,
+                                                                         internal::OutputBase* o) {
+          Policy policy;
+          if constexpr (std::is_same_v<Inner, internal::PassThroughInner>) {
+            policy = Policy{inner, nullptr};
+          } else {
+            policy = inner;
+          }
+          return std::make_unique<Op>(c, o, kf, assigner, lateness, late_tag, std::move(policy), final_stage);
+        };
+      }
     } else if (evictor != nullptr || !incremental) {
       using Policy = internal::BufferPolicy<T, W, Inner>;
       using Op = internal::WindowOperator<K, T, OUT, Assigner, KF, Policy, Final>;
@@ -157,6 +174,16 @@ class WindowedStream {
     }
     StreamExecutionEnvironment* env = input_.Env();
     return DataStream<OUT>(env, env->AddTransformation(std::move(t)));
+  }
+
+  // Non-merging event-time windows whose trigger is the default (or an
+  // EventTimeTrigger given explicitly) are stored window-first.
+  static bool EventTimeDefaultTrigger(const std::shared_ptr<freshet::Trigger<T, W>>& trigger) {
+    if constexpr (Assigner::kIsEventTime && !Assigner::kIsMerging) {
+      return trigger == nullptr || dynamic_cast<EventTimeTrigger<T, W>*>(trigger.get()) != nullptr;
+    } else {
+      return false;
+    }
   }
 
   DataStream<T> input_;

@@ -313,8 +313,9 @@ class TumblingEventTimeWindows {
   template <class T>
   void AssignWindows(const T&, Timestamp ts, Timestamp, std::vector<TimeWindow>& out) const {
     if (ts == kNoTimestamp) internal::ThrowNoTimestamp();
-    Timestamp start = TimeWindow::StartWithOffset(ts, offset_, size_);
-    out.push_back({start, start + size_});
+    // Consecutive records mostly share a window: skip the division then.
+    if (ts < last_start_ || ts - last_start_ >= size_) last_start_ = TimeWindow::StartWithOffset(ts, offset_, size_);
+    out.push_back({last_start_, last_start_ + size_});
   }
   template <class T>
   std::shared_ptr<Trigger<T, TimeWindow>> DefaultTrigger() const {
@@ -328,6 +329,7 @@ class TumblingEventTimeWindows {
   TumblingEventTimeWindows(int64_t size, int64_t offset) : size_(size), offset_(offset) {}
   int64_t size_;
   int64_t offset_;
+  mutable Timestamp last_start_ = std::numeric_limits<int64_t>::max();
 };
 
 class SlidingEventTimeWindows {

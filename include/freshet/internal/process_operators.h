@@ -88,18 +88,26 @@ class ProcessOperator final : public OneInputOperator<I, O> {
   Collector<O> collector_;
 };
 
-/// Computes the key and key group of a record for a keyed operator.
+/// Computes the key of a record for a keyed operator, and its key group
+/// when asked (only timers need it, so most records skip the hashing).
 template <class K, class KF>
 struct KeyContext {
+  KeyContext(KF fn, int max_p) : key_fn(std::move(fn)), max_parallelism(max_p) {}
   KF key_fn;
   int max_parallelism;
   K key{};
-  int key_group = 0;
   template <class T>
   void Set(const T& v) {
     key = key_fn(v);
-    key_group = AssignToKeyGroup(key, max_parallelism);
+    key_group_ = -1;
   }
+  int KeyGroup() {
+    if (key_group_ < 0) key_group_ = AssignToKeyGroup(key, max_parallelism);
+    return key_group_;
+  }
+
+ private:
+  int key_group_ = -1;
 };
 
 template <class K, class I, class O, class KF, class F>
@@ -119,7 +127,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   void ProcessElement(const I& v, Timestamp ts) override {
     keys_.Set(v);
-    timers_.SetKey(&keys_.key, keys_.key_group);
+    timers_.SetKey(&keys_.key, keys_.KeyGroup());
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
     InvokeUser(this->ctx_.name, [&] { f_.ProcessElement(v, context_, collector_); });
@@ -199,12 +207,12 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   void ProcessElement1(const I1& v, Timestamp ts) override {
     keys1_.Set(v);
-    Enter(keys1_.key, keys1_.key_group, ts);
+    Enter(keys1_.key, keys1_.KeyGroup(), ts);
     InvokeUser(this->ctx_.name, [&] { f_.ProcessElement1(v, context_, collector_); });
   }
   void ProcessElement2(const I2& v, Timestamp ts) override {
     keys2_.Set(v);
-    Enter(keys2_.key, keys2_.key_group, ts);
+    Enter(keys2_.key, keys2_.KeyGroup(), ts);
     InvokeUser(this->ctx_.name, [&] { f_.ProcessElement2(v, context_, collector_); });
   }
 

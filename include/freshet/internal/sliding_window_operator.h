@@ -81,9 +81,9 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
     // The earliest unfired window of this pane needs a pending timer.
     if (e <= last_end && (kp.next_fire == kNoTimestamp || e < kp.next_fire)) {
       kp.next_fire = e;
-      timers_.RegisterEventTimeTimer(keys_.key_group, keys_.key, TimeWindow{0, 0}, e - 1);
+      timers_.RegisterEventTimeTimer(keys_.KeyGroup(), keys_.key, TimeWindow{0, 0}, e - 1);
     }
-    if (lateness_ > 0) ScheduleCleanup(kp, keys_.key, keys_.key_group, last_end);
+    if (lateness_ > 0) ScheduleCleanup(kp, keys_.key, keys_.KeyGroup(), last_end);
   }
 
   void ProcessWatermark(int, Timestamp wm) override {

@@ -177,7 +177,9 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
   void ProcessElement(const IN& v, Timestamp ts) override {
     keys_.Set(v);
     windows_.clear();
-    config_.assigner.AssignWindows(v, ts, timers_.CurrentProcessingTime(), windows_);
+    // Event-time assigners do not read the clock (a system call per record).
+    Timestamp now = Assigner::kIsEventTime ? kNoTimestamp : timers_.CurrentProcessingTime();
+    config_.assigner.AssignWindows(v, ts, now, windows_);
     bool skipped = true;
     if constexpr (Assigner::kIsMerging) {
       for (const W& w : windows_) {
@@ -321,9 +323,9 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     Timestamp t = CleanupTime(w);
     if (t == kMaxWatermark) return;  // global windows are never cleaned up by time
     if constexpr (Assigner::kIsEventTime) {
-      timers_.RegisterEventTimeTimer(keys_.key_group, keys_.key, w, t);
+      timers_.RegisterEventTimeTimer(keys_.KeyGroup(), keys_.key, w, t);
     } else {
-      timers_.RegisterProcessingTimeTimer(keys_.key_group, keys_.key, w, t);
+      timers_.RegisterProcessingTimeTimer(keys_.KeyGroup(), keys_.key, w, t);
     }
   }
 
@@ -336,11 +338,11 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
       if (actual.MaxTimestamp() <= timers_.CurrentWatermark()) {
         r = TriggerResult::kFire;
       } else {
-        if (created) timers_.RegisterEventTimeTimer(keys_.key_group, keys_.key, actual, actual.MaxTimestamp());
+        if (created) timers_.RegisterEventTimeTimer(keys_.KeyGroup(), keys_.key, actual, actual.MaxTimestamp());
         r = TriggerResult::kContinue;
       }
     } else {
-      SetContext(&keys_.key, keys_.key_group, &actual);
+      SetContext(&keys_.key, keys_.KeyGroup(), &actual);
       r = InvokeUser(this->ctx_.name, [&] { return config_.trigger->OnElement(v, ts, actual, trigger_context_); });
     }
     if (IsFire(r)) Emit(keys_.key, actual, e.acc);
@@ -442,12 +444,13 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
         }
       }
       DeleteCleanupTimer(actual);
-      SetContext(&keys_.key, keys_.key_group, &actual);
-      InvokeUser(this->ctx_.name, [&] { config_.trigger->Clear(actual, trigger_context_); });
     }
-    SetContext(&keys_.key, keys_.key_group, &result);
+    // OnMerge reads the merged windows' trigger state: clear them after it.
+    SetContext(&keys_.key, keys_.KeyGroup(), &result);
     InvokeUser(this->ctx_.name, [&] { config_.trigger->OnMerge(result, trigger_context_); });
     for (const W& old : trigger_context_.merged_windows) {
+      SetContext(&keys_.key, keys_.KeyGroup(), &old);
+      InvokeUser(this->ctx_.name, [&] { config_.trigger->Clear(old, trigger_context_); });
       if (!(old == result)) trigger_state_.erase(StateKey{keys_.key, old});
     }
     trigger_context_.merged_windows.clear();
@@ -459,9 +462,9 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     Timestamp t = CleanupTime(w);
     if (t == kMaxWatermark) return;
     if constexpr (Assigner::kIsEventTime) {
-      timers_.DeleteEventTimeTimer(keys_.key_group, keys_.key, w, t);
+      timers_.DeleteEventTimeTimer(keys_.KeyGroup(), keys_.key, w, t);
     } else {
-      timers_.DeleteProcessingTimeTimer(keys_.key_group, keys_.key, w, t);
+      timers_.DeleteProcessingTimeTimer(keys_.KeyGroup(), keys_.key, w, t);
     }
   }
   std::optional<W> StateWindowOf(const K& key, const W& actual) const {
