@@ -1,14 +1,17 @@
 #pragma once
-/// Sliding event-time windows with incremental functions, computed from
-/// shared panes: each record updates one pane (gcd(size, slide) long), and
-/// a window's result merges its size/pane panes when it fires. A record
-/// therefore costs one update instead of size/slide, and one timer per key
-/// is pending at a time. Results, lateness and late-data handling are those
-/// of the generic window operator with the default trigger.
+/// Sliding event-time windows with incremental functions and the default
+/// trigger, computed from shared panes stored window-first. A pane is
+/// gcd(size, slide) long; each record updates one (key, pane) accumulator.
+/// When the watermark passes a window's end, the accumulators of its
+/// size/pane panes are merged per key and emitted. A record therefore costs
+/// one update instead of size/slide, and no timers are kept per key.
+/// Results, lateness and late data follow the generic window operator with
+/// EventTimeTrigger.
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -28,7 +31,7 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
   SlidingPaneWindowOperator(OperatorContext& ctx, OutputBase* out, KF kf, const SlidingEventTimeWindows& assigner,
                             Policy policy, Final final_stage, int64_t lateness, std::string late_tag)
       : OneInputOperator<IN, OUT>(ctx, out),
-        keys_{std::move(kf), ctx.max_parallelism},
+        keys_(std::move(kf), ctx.max_parallelism),
         size_(assigner.Size()),
         slide_(assigner.Slide()),
         offset_(assigner.Offset()),
@@ -37,10 +40,9 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
         late_tag_(std::move(late_tag)),
         policy_(std::move(policy)),
         final_(std::move(final_stage)),
-        timers_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
-                [this](const Timer<K, TimeWindow>& t, bool) { OnTimer(t); }),
+        times_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time, [](const Timer<K, TimeWindow>&, bool) {}),
         collector_(this->out_) {
-    if constexpr (!std::is_same_v<Final, EmitValues>) process_context_.emplace(nullptr, &timers_, &ctx.side_outputs);
+    if constexpr (!std::is_same_v<Final, EmitValues>) process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
     if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
   }
 
@@ -53,8 +55,9 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
 
   void ProcessElement(const IN& v, Timestamp ts) override {
     if (ts == kNoTimestamp) ThrowNoTimestamp();
-    Timestamp wm = timers_.CurrentWatermark();
-    Timestamp pane = TimeWindow::StartWithOffset(ts, offset_, pane_);
+    Timestamp wm = times_.CurrentWatermark();
+    if (ts < last_pane_ || ts - last_pane_ >= pane_) last_pane_ = TimeWindow::StartWithOffset(ts, offset_, pane_);
+    Timestamp pane = last_pane_;
     Timestamp last_end = LastWindowEnd(pane);
     if (Cleanup(last_end) <= wm) {  // every window of this record is gone
       if (!late_tag_.empty()) {
@@ -68,43 +71,42 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
       return;
     }
     keys_.Set(v);
-    KeyPanes& kp = state_[keys_.key];
-    Acc& acc = PaneAcc(kp, pane);
+    Acc& acc = PaneOf(pane)[keys_.key];
     InvokeUser(this->ctx_.name, [&] { policy_.Add(acc, v, ts); });
-
-    // Windows of this pane already fired but kept for lateness fire again.
+    // Windows of this pane that already fired but are kept for lateness
+    // fire again for this key.
     Timestamp first_end = FirstWindowEnd(pane);
-    Timestamp e = first_end;
-    for (; e <= last_end && e - 1 <= wm; e += slide_) {
-      if (e - 1 + lateness_ > wm) EmitWindow(keys_.key, kp, e);
+    for (Timestamp e = first_end; e <= last_end && e - 1 <= wm; e += slide_) {
+      if (Cleanup(e) > wm) EmitKey(keys_.key, e);
     }
-    // The earliest unfired window of this pane needs a pending timer.
-    if (e <= last_end && (kp.next_fire == kNoTimestamp || e < kp.next_fire)) {
-      kp.next_fire = e;
-      timers_.RegisterEventTimeTimer(keys_.KeyGroup(), keys_.key, TimeWindow{0, 0}, e - 1);
+    if (first_fire_ == kNoTimestamp || first_end < first_fire_) {
+      // The earliest window end not yet fired that has data.
+      Timestamp e = first_end;
+      while (e - 1 <= wm) e += slide_;
+      if (first_fire_ == kNoTimestamp || e < first_fire_) first_fire_ = e;
     }
-    if (lateness_ > 0) ScheduleCleanup(kp, keys_.key, keys_.KeyGroup(), last_end);
   }
 
   void ProcessWatermark(int, Timestamp wm) override {
-    timers_.AdvanceWatermark(wm);
+    times_.AdvanceWatermark(wm);
+    while (first_fire_ != kNoTimestamp && first_fire_ - 1 <= wm) {
+      Timestamp e = first_fire_;
+      EmitWindow(e);
+      first_fire_ = NextWindowWithData(e);
+    }
+    // Drop panes whose every window is past cleanup.
+    while (!panes_.empty() && Cleanup(LastWindowEnd(panes_.begin()->first)) <= wm) {
+      if (last_pane_bucket_ == &panes_.begin()->second) last_pane_bucket_ = nullptr;
+      panes_.erase(panes_.begin());
+    }
     this->out_->EmitWatermark(wm);
   }
 
-  size_t NumKeys() const { return state_.size(); }
-  size_t NumPanes() const {
-    size_t n = 0;
-    for (const auto& [k, kp] : state_) n += kp.panes.size();
-    return n;
-  }
+  size_t NumPanes() const { return panes_.size(); }
   int64_t LateRecordsDropped() const { return late_dropped_local_; }
 
  private:
-  struct KeyPanes {
-    std::vector<std::pair<Timestamp, Acc>> panes;  // sorted by pane start
-    Timestamp next_fire = kNoTimestamp;             // end of the earliest pending window
-    Timestamp cleanup_at = kNoTimestamp;            // pending cleanup timer (lateness > 0)
-  };
+  using Bucket = boost::unordered_flat_map<K, Acc, KeyHasher<K>>;
 
   // Windows start at offset + k * slide. A pane [p, p + pane) lies in the
   // windows whose start s satisfies p + pane - size <= s <= p.
@@ -115,84 +117,70 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
     if (s < lowest) s += slide_;
     return s + size_;
   }
-  Timestamp Cleanup(Timestamp window_end) const { return window_end - 1 + lateness_; }
-
-  static Acc& PaneAcc(KeyPanes& kp, Timestamp pane) {
-    auto& v = kp.panes;
-    // In-order input hits the last pane; search backwards.
-    for (size_t i = v.size(); i-- > 0;) {
-      if (v[i].first == pane) return v[i].second;
-      if (v[i].first < pane) return v.insert(v.begin() + static_cast<long>(i) + 1, {pane, Acc{}})->second;
-    }
-    return v.insert(v.begin(), {pane, Acc{}})->second;
+  Timestamp Cleanup(Timestamp window_end) const {
+    Timestamp t = window_end - 1;
+    return t > kMaxWatermark - lateness_ ? kMaxWatermark : t + lateness_;
   }
 
-  void EmitWindow(const K& key, KeyPanes& kp, Timestamp end) {
-    Timestamp start = end - size_;
-    auto it = std::lower_bound(kp.panes.begin(), kp.panes.end(), start,
-                               [](const auto& p, Timestamp t) { return p.first < t; });
-    Acc merged{};
+  Bucket& PaneOf(Timestamp pane) {
+    if (last_pane_bucket_ == nullptr || last_pane_bucket_start_ != pane) {
+      last_pane_bucket_ = &panes_[pane];
+      last_pane_bucket_start_ = pane;
+    }
+    return *last_pane_bucket_;
+  }
+
+  // The first window end after `end` whose window holds a pane.
+  Timestamp NextWindowWithData(Timestamp end) const {
+    auto it = panes_.lower_bound(end + slide_ - size_);
+    if (it == panes_.end()) return kNoTimestamp;
+    return std::max(end + slide_, FirstWindowEnd(it->first));
+  }
+
+  // Merges the window's panes per key and emits every key.
+  void EmitWindow(Timestamp end) {
+    merged_.clear();
+    InvokeUser(this->ctx_.name, [&] {
+      for (auto it = panes_.lower_bound(end - size_); it != panes_.end() && it->first < end; ++it) {
+        for (const auto& [key, acc] : it->second) {
+          if (Policy::Empty(acc)) continue;
+          Acc copy = acc;
+          policy_.Merge(merged_[key], copy);
+        }
+      }
+    });
+    TimeWindow window{end - size_, end};
+    for (auto& [key, acc] : merged_) Emit(key, window, acc);
+  }
+
+  // Emits one key's result of one window (late firing).
+  void EmitKey(const K& key, Timestamp end) {
+    Acc result{};
     bool any = false;
     InvokeUser(this->ctx_.name, [&] {
-      for (; it != kp.panes.end() && it->first < end; ++it) {
-        if (Policy::Empty(it->second)) continue;
-        Acc copy = it->second;
-        policy_.Merge(merged, copy);
+      for (auto it = panes_.lower_bound(end - size_); it != panes_.end() && it->first < end; ++it) {
+        auto k = it->second.find(key);
+        if (k == it->second.end() || Policy::Empty(k->second)) continue;
+        Acc copy = k->second;
+        policy_.Merge(result, copy);
         any = true;
       }
     });
-    if (!any) return;
-    TimeWindow window{start, end};
+    if (any) Emit(key, TimeWindow{end - size_, end}, result);
+  }
+
+  void Emit(const K& key, const TimeWindow& window, Acc& acc) {
     Timestamp ts = window.MaxTimestamp();
     collector_.SetTimestamp(ts);
     if constexpr (std::is_same_v<Final, EmitValues>) {
       InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(merged, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
+                 [&] { policy_.Values(acc, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
     } else {
       values_.clear();
       InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(merged, window, [&](const Value& value) { values_.push_back(value); }); });
+                 [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
       process_context_->SetWindow(&window);
       InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
-    }
-  }
-
-  void ScheduleCleanup(KeyPanes& kp, const K& key, int key_group, Timestamp last_end) {
-    Timestamp at = Cleanup(last_end);
-    if (kp.cleanup_at != kNoTimestamp && kp.cleanup_at >= at) return;
-    kp.cleanup_at = at;
-    timers_.RegisterEventTimeTimer(key_group, key, TimeWindow{1, 1}, at);
-  }
-
-  void OnTimer(const Timer<K, TimeWindow>& t) {
-    auto it = state_.find(t.key);
-    if (it == state_.end()) return;
-    KeyPanes& kp = it->second;
-    if (t.ns.start == 0) {  // a window end
-      Timestamp end = t.timestamp + 1;
-      if (kp.next_fire == end) kp.next_fire = kNoTimestamp;
-      EmitWindow(t.key, kp, end);
-      // Next window with data: starts after this one's start + slide.
-      Timestamp next_start = end + slide_ - size_;
-      auto p = std::lower_bound(kp.panes.begin(), kp.panes.end(), next_start,
-                                [](const auto& x, Timestamp v) { return x.first < v; });
-      if (p != kp.panes.end()) {
-        Timestamp next = std::max(end + slide_, FirstWindowEnd(p->first));
-        if (kp.next_fire == kNoTimestamp || next < kp.next_fire) {
-          kp.next_fire = next;
-          timers_.RegisterEventTimeTimer(t.key_group, t.key, TimeWindow{0, 0}, next - 1);
-        }
-      }
-    } else if (kp.cleanup_at == t.timestamp) {
-      kp.cleanup_at = kNoTimestamp;
-    }
-    // Drop panes whose every window is past cleanup at this timer's time
-    // (timers fire in time order while the watermark may be far ahead).
-    std::erase_if(kp.panes, [&](const auto& pane) { return Cleanup(LastWindowEnd(pane.first)) <= t.timestamp; });
-    if (kp.panes.empty()) {
-      if (kp.next_fire == kNoTimestamp && kp.cleanup_at == kNoTimestamp) state_.erase(it);
-    } else if (lateness_ > 0 && kp.cleanup_at == kNoTimestamp) {
-      ScheduleCleanup(kp, t.key, t.key_group, LastWindowEnd(kp.panes.back().first));
     }
   }
 
@@ -205,9 +193,14 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
   std::string late_tag_;
   Policy policy_;
   Final final_;
-  KeyedTimerService<K, TimeWindow> timers_;
+  KeyedTimerService<K, TimeWindow> times_;  // time only: no timers are set
   Collector<OUT> collector_;
-  boost::unordered_flat_map<K, KeyPanes, KeyHasher<K>> state_;
+  std::map<Timestamp, Bucket> panes_;  // by pane start; std::map keeps node addresses
+  Bucket merged_;
+  Timestamp first_fire_ = kNoTimestamp;
+  Timestamp last_pane_ = std::numeric_limits<int64_t>::max();
+  Bucket* last_pane_bucket_ = nullptr;
+  Timestamp last_pane_bucket_start_ = 0;
   std::vector<Value> values_;
   std::optional<typename FinalContext<Final, K, TimeWindow>::type> process_context_;
   int64_t* late_dropped_ = nullptr;
