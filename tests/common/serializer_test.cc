@@ -113,7 +113,28 @@ class Money {
   int64_t cents_ = 0;
 };
 
+// Trivially copyable, but registered with a compact two-byte encoding.
+struct Tenths {
+  int32_t value;
+  bool operator==(const Tenths&) const = default;
+};
+
 }  // namespace
+
+template <>
+struct TypeSerializer<Tenths> {
+  static constexpr size_t kFixedSize = 2;
+  template <class W>
+  static void Serialize(const Tenths& t, W& w) {
+    int16_t v = static_cast<int16_t>(t.value);
+    w.Write(&v, sizeof(v));
+  }
+  static void Deserialize(ByteReader& r, Tenths& t) {
+    int16_t v = 0;
+    r.Read(&v, sizeof(v));
+    t.value = v;
+  }
+};
 
 // Writes cents first, then the currency as exactly three bytes.
 template <>
@@ -241,6 +262,18 @@ TEST(SerializerTest, LargeStringRoundTrips) {
 TEST(SerializerTest, StringTruncationsFail) {
   ExpectTruncationsAndTrailingBytesFail(std::string("truncate me"));
   ExpectTruncationsAndTrailingBytesFail(std::string());
+}
+
+TEST(SerializerTest, AllocationTrackerSeesLargeAllocations) {
+  size_t largest;
+  {
+    AllocationTracker tracker;
+    std::vector<uint8_t> big(1 << 20);
+    big[12] = 1;
+    largest = tracker.Largest();
+    EXPECT_EQ(big[12], 1);
+  }
+  EXPECT_GE(largest, size_t{1} << 20);
 }
 
 TEST(SerializerTest, HugeStringLengthPrefixFailsWithoutAllocating) {
@@ -488,6 +521,27 @@ TEST(SerializerTest, UserRegisteredSerializerComposesWithContainers) {
   std::optional<Money> maybe = Money("CHF", 7);
   EXPECT_EQ(RoundTrip(maybe), maybe);
   ExpectTruncationsAndTrailingBytesFail(wallet);
+}
+
+TEST(SerializerTest, RegisteredSerializerOfATriviallyCopyableTypeIsUsedInsideVectors) {
+  EXPECT_EQ(Encode(Tenths{-12}).size(), 2u);
+  std::vector<Tenths> v{{1}, {-2}, {300}};
+  EXPECT_EQ(Encode(v).size(), 4u + 3u * 2u) << "the vector copied the values instead of using their serializer";
+  EXPECT_EQ(RoundTrip(v), v);
+  std::vector<uint8_t> bytes = LengthPrefix(3);
+  bytes.insert(bytes.end(), {1, 0, 2, 0});  // two of three values
+  std::vector<Tenths> out;
+  EXPECT_FALSE(DeserializeFromBytes(bytes.data(), bytes.size(), out));
+  std::pair<Tenths, Tenths> p{{5}, {6}};
+  static_assert(TypeSerializer<std::pair<Tenths, Tenths>>::kFixedSize == 4);
+  EXPECT_EQ(RoundTrip(p), p);
+}
+
+TEST(SerializerTest, VectorsOfOptionalsEncodeEachElementLikeAnOptional) {
+  std::vector<std::optional<int32_t>> v{1, std::nullopt, 3};
+  EXPECT_EQ(Encode(v).size(), 4u + 5u + 1u + 5u);
+  EXPECT_EQ(RoundTrip(v), v);
+  ExpectTruncationsAndTrailingBytesFail(v);
 }
 
 // ---- readers and writers -----------------------------------------------------------------------
