@@ -133,9 +133,9 @@ class DataStream {
   template <class F>
   DataStream<internal::MapResultT<F, T>> Map(F f) {
     using OUT = internal::MapResultT<F, T>;
-    return AddOneInput<OUT>("Map", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+    return AddOneInput<OUT>("Map", WrapForKey([f](internal::OperatorContext& c, internal::OutputBase* o) {
       return std::make_unique<internal::MapOperator<T, OUT, F>>(c, o, f);
-    });
+    }));
   }
 
   /// `f(value, collector)`; OUT is deduced from the collector parameter
@@ -143,16 +143,16 @@ class DataStream {
   template <class OUT = void, class F>
   auto FlatMap(F f) {
     using Out = std::conditional_t<std::is_void_v<OUT>, typename internal::FlatMapOutput<F>::type, OUT>;
-    return AddOneInput<Out>("Flat Map", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+    return AddOneInput<Out>("Flat Map", WrapForKey([f](internal::OperatorContext& c, internal::OutputBase* o) {
       return std::make_unique<internal::FlatMapOperator<T, Out, F>>(c, o, f);
-    });
+    }));
   }
 
   template <class F>
   DataStream<T> Filter(F f) {
-    return AddOneInput<T>("Filter", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+    return AddOneInput<T>("Filter", WrapForKey([f](internal::OperatorContext& c, internal::OutputBase* o) {
       return std::make_unique<internal::FilterOperator<T, F>>(c, o, f);
-    });
+    }));
   }
 
   /// Partitions by key: records with equal keys go to the same subtask.
@@ -203,9 +203,9 @@ class DataStream {
     requires std::derived_from<F, ProcessFunction<T, typename F::OutputType>>
   DataStream<typename F::OutputType> Process(F f) {
     using O = typename F::OutputType;
-    return AddOneInput<O>("Process", [f](internal::OperatorContext& c, internal::OutputBase* o) {
+    return AddOneInput<O>("Process", WrapForKey([f](internal::OperatorContext& c, internal::OutputBase* o) {
       return std::make_unique<internal::ProcessOperator<T, O, F>>(c, o, f);
-    });
+    }));
   }
 
   /// The records the producing operator emitted to side output `tag`.
@@ -281,17 +281,17 @@ class DataStream {
     requires std::derived_from<S, Sink<T>>
   DataStreamSink<T> SinkTo(S sink, std::string name = "Sink") {
     auto shared = std::make_shared<const S>(std::move(sink));
-    return AddSink(std::move(name), [shared](internal::OperatorContext& c, internal::OutputBase*) {
+    return AddSink(std::move(name), WrapForKey([shared](internal::OperatorContext& c, internal::OutputBase*) {
       return std::make_unique<internal::SinkWriterOperator<T>>(c, *shared);
-    });
+    }));
   }
   /// A function called with every record.
   template <class F>
     requires(!std::derived_from<F, Sink<T>>)
   DataStreamSink<T> SinkTo(F f, std::string name = "Sink") {
-    return AddSink(std::move(name), [f](internal::OperatorContext& c, internal::OutputBase*) {
+    return AddSink(std::move(name), WrapForKey([f](internal::OperatorContext& c, internal::OutputBase*) {
       return std::make_unique<internal::FunctionSinkOperator<T, F>>(c, f);
-    });
+    }));
   }
 
   /// Runs the environment's job (it must be bounded) and returns this
@@ -316,6 +316,13 @@ class DataStream {
 
  protected:
   internal::Transformation& Self() { return env_->GetTransformation(id_); }
+
+  /// On a keyed stream, runs the operator behind a wrapper that sets the
+  /// record's key for keyed state.
+  internal::OperatorFactory WrapForKey(internal::OperatorFactory f) const {
+    return key_wrap_ ? key_wrap_(std::move(f)) : f;
+  }
+  std::function<internal::OperatorFactory(internal::OperatorFactory)> key_wrap_;
 
   template <class OUT>
   DataStream<OUT> AddOneInput(std::string name, internal::OperatorFactory factory) {
@@ -388,11 +395,15 @@ class KeyedStream : public DataStream<T> {
  public:
   using KeyType = K;
   KeyedStream(DataStream<T> partitioned, KF key_selector)
-      : DataStream<T>(partitioned), key_selector_(std::move(key_selector)) {}
+      : DataStream<T>(partitioned), key_selector_(std::move(key_selector)) {
+    InstallKeyWrap();
+  }
   template <class OtherKF>
     requires(!std::is_same_v<OtherKF, KF>)
   KeyedStream(const KeyedStream<K, T, OtherKF>& other)  // NOLINT: type erasure on purpose
-      : DataStream<T>(other), key_selector_(other.GetKeySelector()) {}
+      : DataStream<T>(other), key_selector_(other.GetKeySelector()) {
+    InstallKeyWrap();
+  }
 
   const KF& GetKeySelector() const { return key_selector_; }
 
@@ -455,6 +466,15 @@ class KeyedStream : public DataStream<T> {
   }
 
  private:
+  void InstallKeyWrap() {
+    KF kf = key_selector_;
+    this->key_wrap_ = [kf](internal::OperatorFactory inner) -> internal::OperatorFactory {
+      return [kf, inner](internal::OperatorContext& c, internal::OutputBase* o) {
+        return std::make_unique<internal::KeyedWrapperOperator<K, T, KF>>(c, o, kf, inner);
+      };
+    };
+  }
+
   template <class F>
   DataStream<T> ReduceNamed(F f, std::string name) {
     KF kf = key_selector_;

@@ -12,6 +12,8 @@
 #include "freshet/joins.h"
 #include "freshet/key_groups.h"
 #include "freshet/serializer.h"
+#include "freshet/state.h"
+#include "freshet/internal/heap_keyed_state.h"
 #include "freshet/sink.h"
 #include "freshet/source.h"
 #include "freshet/status.h"

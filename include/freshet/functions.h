@@ -12,7 +12,29 @@ namespace freshet {
 namespace internal {
 template <class T>
 class Output;
-}
+class KeyedStateStore;
+}  // namespace internal
+
+template <class T>
+class ValueStateDescriptor;
+template <class T>
+class ListStateDescriptor;
+template <class K, class V>
+class MapStateDescriptor;
+template <class T>
+class ReducingStateDescriptor;
+template <class A>
+class AggregatingStateDescriptor;
+template <class T>
+class ValueState;
+template <class T>
+class ListState;
+template <class K, class V>
+class MapState;
+template <class T>
+class ReducingState;
+template <class IN, class OUT>
+class AggregatingState;
 
 /// What a parallel instance of a function knows about where it runs.
 /// Valid from Open() to Close(); only used from the task's own thread.
@@ -33,12 +55,30 @@ class RuntimeContext {
   int GetMaxNumberOfParallelSubtasks() const { return max_parallelism_; }
   int GetAttemptNumber() const { return attempt_; }
 
+  /// Keyed state of the current key (keyed streams only; defined in
+  /// freshet/internal/heap_keyed_state.h, included by freshet.h).
+  template <class T>
+  ValueState<T>& GetState(const ValueStateDescriptor<T>& descriptor);
+  template <class T>
+  ListState<T>& GetListState(const ListStateDescriptor<T>& descriptor);
+  template <class K, class V>
+  MapState<K, V>& GetMapState(const MapStateDescriptor<K, V>& descriptor);
+  template <class T>
+  ReducingState<T>& GetReducingState(const ReducingStateDescriptor<T>& descriptor);
+  template <class A>
+  AggregatingState<typename A::InputType, typename A::OutputType>& GetAggregatingState(
+      const AggregatingStateDescriptor<A>& descriptor);
+
+  /// Set by keyed operators: where their keyed state lives.
+  void SetKeyedStateStore(internal::KeyedStateStore* store) { keyed_state_ = store; }
+
  private:
   std::string task_name_;
   int subtask_;
   int parallelism_;
   int max_parallelism_;
   int attempt_;
+  internal::KeyedStateStore* keyed_state_ = nullptr;
 };
 
 /// Base of functions that need set-up and tear-down or their runtime context.

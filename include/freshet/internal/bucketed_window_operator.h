@@ -63,7 +63,11 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
       Acc& acc = bucket[keys_.key];
       InvokeUser(this->ctx_.name, [&] { policy_.Add(acc, v, ts); });
       // A late record of a window kept for allowed lateness fires it again.
-      if (w.MaxTimestamp() <= wm) Emit(keys_.key, w, acc);
+      if (w.MaxTimestamp() <= wm) {
+        // The window may be new here: mark it fired so the next watermark does not fire it twice.
+        buckets_[w].fired = true;
+        Emit(keys_.key, w, acc);
+      }
     }
     if (skipped && ts + lateness_ <= wm) {
       if (!late_tag_.empty()) {

@@ -112,7 +112,8 @@ class SideOutputs {
 /// Per-subtask context handed to operator factories. Outlives the operator.
 struct OperatorContext {
   std::string name;                 // operator name, for errors and logs
-  RuntimeContext* runtime = nullptr;
+  RuntimeContext* runtime = nullptr;  // this operator's own context
+  std::unique_ptr<RuntimeContext> runtime_storage;
   KeyGroupRange key_groups;         // owned key groups (keyed operators)
   int max_parallelism = 128;
   int64_t* records_in = nullptr;    // task counter of records taken by sinks

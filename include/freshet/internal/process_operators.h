@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "freshet/internal/heap_keyed_state.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/timer_service.h"
 #include "freshet/process_function.h"
@@ -116,17 +117,21 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   KeyedProcessOperator(OperatorContext& ctx, OutputBase* out, KF kf, F f)
       : OneInputOperator<I, O>(ctx, out),
         keys_{std::move(kf), ctx.max_parallelism},
+        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
         f_(std::move(f)),
         timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
                        [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
         timers_(&timer_service_),
         context_(&timers_, &ctx.side_outputs, &keys_.key),
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
-        collector_(this->out_) {}
+        collector_(this->out_) {
+    ctx.runtime->SetKeyedStateStore(&state_);
+  }
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   void ProcessElement(const I& v, Timestamp ts) override {
     keys_.Set(v);
+    state_.SetCurrentKey(keys_.key);
     timers_.SetKey(&keys_.key, keys_.KeyGroup());
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -137,9 +142,11 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
     this->out_->EmitWatermark(wm);
   }
   const KeyedTimerService<K, VoidNamespace>& Timers() const { return timer_service_; }
+  HeapKeyedStateBackend<K>& State() { return state_; }
 
  private:
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
+    state_.SetCurrentKey(t.key);
     timers_.SetKey(&t.key, t.key_group);
     timer_context_.SetKey(&t.key);
     timer_context_.SetTimestamp(t.timestamp);
@@ -149,6 +156,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   }
 
   KeyContext<K, KF> keys_;
+  HeapKeyedStateBackend<K> state_;
   F f_;
   KeyedTimerService<K, VoidNamespace> timer_service_;
   CurrentKeyTimerService<K> timers_;
@@ -196,13 +204,16 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
       : TwoInputOperator<I1, I2, O>(ctx, out),
         keys1_{std::move(kf1), ctx.max_parallelism},
         keys2_{std::move(kf2), ctx.max_parallelism},
+        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
         f_(std::move(f)),
         timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
                        [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
         timers_(&timer_service_),
         context_(&timers_, &ctx.side_outputs, nullptr),
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
-        collector_(this->out_) {}
+        collector_(this->out_) {
+    ctx.runtime->SetKeyedStateStore(&state_);
+  }
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   void ProcessElement1(const I1& v, Timestamp ts) override {
@@ -221,12 +232,14 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
 
  private:
   void Enter(const K& key, int key_group, Timestamp ts) {
+    state_.SetCurrentKey(key);
     timers_.SetKey(&key, key_group);
     context_.SetKey(&key);
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
   }
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
+    state_.SetCurrentKey(t.key);
     timers_.SetKey(&t.key, t.key_group);
     timer_context_.SetKey(&t.key);
     timer_context_.SetTimestamp(t.timestamp);
@@ -237,12 +250,46 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
 
   KeyContext<K, KF1> keys1_;
   KeyContext<K, KF2> keys2_;
+  HeapKeyedStateBackend<K> state_;
   F f_;
   KeyedTimerService<K, VoidNamespace> timer_service_;
   CurrentKeyTimerService<K> timers_;
   typename F::Context context_;
   typename F::OnTimerContext timer_context_;
   Collector<O> collector_;
+};
+
+/// Runs a non-keyed operator (map, filter, sink...) on a keyed stream with
+/// the record's key set for keyed state.
+template <class K, class T, class KF>
+class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
+ public:
+  KeyedWrapperOperator(OperatorContext& ctx, OutputBase* out, KF kf, const OperatorFactory& inner)
+      : keys_(std::move(kf), ctx.max_parallelism), state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
+    ctx.runtime->SetKeyedStateStore(&state_);
+    inner_ = inner(ctx, out);
+    input_ = static_cast<Input<T>*>(inner_->InputAt(1));
+  }
+  void Open() override { inner_->Open(); }
+  void ProcessElement(const T& v, Timestamp ts) override {
+    keys_.Set(v);
+    state_.SetCurrentKey(keys_.key);
+    input_->ProcessElement(v, ts);
+  }
+  void ProcessWatermark(int i, Timestamp wm) override { inner_->ProcessWatermark(i, wm); }
+  void ProcessWatermarkStatus(int i, bool idle) override { inner_->ProcessWatermarkStatus(i, idle); }
+  void EndInput(int i) override { inner_->EndInput(i); }
+  void Finish() override { inner_->Finish(); }
+  void Close() override { inner_->Close(); }
+  void* InputAt(int) override { return static_cast<Input<T>*>(this); }
+  int NumInputs() const override { return 1; }
+  HeapKeyedStateBackend<K>& State() { return state_; }
+
+ private:
+  KeyContext<K, KF> keys_;
+  HeapKeyedStateBackend<K> state_;
+  std::unique_ptr<StreamOperator> inner_;
+  Input<T>* input_ = nullptr;
 };
 
 /// Assigns timestamps and generates watermarks. Upstream watermarks are

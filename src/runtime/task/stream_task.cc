@@ -62,6 +62,19 @@ class StreamTask::WatermarkHandler final : public ElementHandler {
       }
     }
     if (!any_unfinished) return;  // all finished: their maximum watermarks were forwarded already
+    if (all_idle && !idle_[in]) {
+      // Every channel is idle now, so none holds back the others: forward
+      // the highest watermark any of them reached (Flink does the same).
+      Timestamp max = kNoTimestamp;
+      for (int i = 0; i < gate_.NumChannels(); ++i) {
+        InputChannel& c = gate_.Channel(i);
+        if (c.input_index == input_index && !c.finished) max = std::max(max, c.watermark);
+      }
+      if (max > current_[in]) {
+        current_[in] = max;
+        head_.ProcessWatermark(input_index, max);
+      }
+    }
     if (all_idle != idle_[in]) {
       idle_[in] = all_idle;
       head_.ProcessWatermarkStatus(input_index, all_idle);
@@ -137,7 +150,9 @@ void StreamTask::BuildChain() {
     const StreamNode& node = g.Node(*it);
     auto ctx = std::make_unique<OperatorContext>();
     ctx->name = node.name;
-    ctx->runtime = runtime_context_.get();
+    // Each operator has its own runtime context: keyed state is per operator.
+    ctx->runtime_storage = std::make_unique<RuntimeContext>(*runtime_context_);
+    ctx->runtime = ctx->runtime_storage.get();
     ctx->max_parallelism = node.max_parallelism;
     ctx->key_groups = KeyGroupRangeForSubtask(tdd_.subtask, node.parallelism, node.max_parallelism);
     ctx->records_in = &result_.records_in;
