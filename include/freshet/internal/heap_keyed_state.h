@@ -337,6 +337,8 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
       : range_(range), max_parallelism_(max_parallelism), time_(time) {}
 
   /// Sets the key that state accesses refer to until the next call.
+  /// REQUIRES: `key` outlives those accesses (it is not copied, to keep
+  /// string keys free of copies per record).
   void SetCurrentKey(const K& key) {
     current_ = &key;
     current_slot_ = kUnknown;
@@ -347,6 +349,7 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
     return it == states_.end() ? nullptr : it->second.get();
   }
   StateBase* Register(const std::string& name, std::unique_ptr<StateBase> state) override {
+    if (states_.size() >= 255) throw std::logic_error("an operator can hold at most 255 keyed states");
     return states_.emplace(name, std::move(state)).first->second.get();
   }
   SlotAccess& Slots() override { return *this; }
@@ -407,7 +410,7 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
   uint32_t current_slot_ = kUnknown;
   boost::unordered_flat_map<K, uint32_t, KeyHasher<K>> slot_of_;
   std::vector<K> key_of_;
-  std::vector<uint16_t> live_;  // states holding a value per slot
+  std::vector<uint8_t> live_;  // states holding a value per slot (at most 255 states per operator)
   std::vector<uint32_t> free_;
   std::map<std::string, std::unique_ptr<StateBase>> states_;
 };

@@ -1,0 +1,330 @@
+// Keyed state: every state kind through a KeyedProcessFunction on the
+// operator harness, TTL with a manual clock, and keyed state in whole jobs
+// compared with a sequential computation.
+#include <freshet/freshet.h>
+#include <freshet/testing/operator_harness.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace freshet {
+namespace {
+
+struct Event {
+  int64_t key;
+  int64_t value;
+};
+
+// Applies one command per record to the state kinds and reports what it sees.
+class StateProbe : public KeyedProcessFunction<int64_t, Event, std::string> {
+ public:
+  void Open() override {
+    auto& rc = GetRuntimeContext();
+    value_ = &rc.GetState(ValueStateDescriptor<int64_t>("value", -1));
+    list_ = &rc.GetListState(ListStateDescriptor<int64_t>("list"));
+    map_ = &rc.GetMapState(MapStateDescriptor<int64_t, std::string>("map"));
+    sum_ = &rc.GetReducingState(ReducingStateDescriptor<int64_t>("sum", [](int64_t a, int64_t b) { return a + b; }));
+    avg_ = &rc.GetAggregatingState(AggregatingStateDescriptor<Average>("avg", Average{}));
+  }
+  void ProcessElement(const Event& e, Context&, Collector<std::string>& out) override {
+    if (e.value < 0) {  // clear everything of the key
+      value_->Clear();
+      list_->Clear();
+      map_->Clear();
+      sum_->Clear();
+      avg_->Clear();
+    } else {
+      value_->Update(e.value);
+      list_->Add(e.value);
+      map_->Put(e.value % 3, "v" + std::to_string(e.value));
+      sum_->Add(e.value);
+      avg_->Add(e.value);
+    }
+    std::vector<std::pair<int64_t, std::string>> entries = map_->Entries();
+    std::sort(entries.begin(), entries.end());
+    std::string m;
+    for (const auto& [k, v] : entries) m += std::to_string(k) + "=" + v + ";";
+    out.Collect("key " + std::to_string(e.key) + " value " + std::to_string(value_->Value()) + " list " +
+                std::to_string(list_->Get().size()) + " map " + m + " sum " +
+                (sum_->Get() ? std::to_string(*sum_->Get()) : "none") + " avg " +
+                (avg_->Get() ? std::to_string(*avg_->Get()) : "none"));
+  }
+
+  struct Average {
+    using InputType = int64_t;
+    using AccumulatorType = std::pair<int64_t, int64_t>;
+    using OutputType = double;
+    AccumulatorType CreateAccumulator() const { return {0, 0}; }
+    AccumulatorType Add(int64_t v, AccumulatorType acc) const { return {acc.first + v, acc.second + 1}; }
+    double GetResult(const AccumulatorType& acc) const {
+      return static_cast<double>(acc.first) / static_cast<double>(acc.second);
+    }
+    AccumulatorType Merge(AccumulatorType a, AccumulatorType b) const { return {a.first + b.first, a.second + b.second}; }
+  };
+
+ private:
+  ValueState<int64_t>* value_ = nullptr;
+  ListState<int64_t>* list_ = nullptr;
+  MapState<int64_t, std::string>* map_ = nullptr;
+  ReducingState<int64_t>* sum_ = nullptr;
+  AggregatingState<int64_t, double>* avg_ = nullptr;
+};
+
+DataStream<std::string> ProbeStream(StreamExecutionEnvironment& env) {
+  return env.FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(StateProbe());
+}
+
+TEST(KeyedStateTest, EveryStateKindIsScopedToTheCurrentKey) {
+  auto env = StreamExecutionEnvironment::Create();
+  testing::OneInputOperatorHarness<Event, std::string> h(ProbeStream(*env));
+  h.Open();
+  h.ProcessElement({1, 4});
+  h.ProcessElement({2, 10});
+  h.ProcessElement({1, 5});
+  h.ProcessElement({1, 7});
+  auto out = h.OutputValues();
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], "key 1 value 4 list 1 map 1=v4; sum 4 avg 4.000000");
+  EXPECT_EQ(out[1], "key 2 value 10 list 1 map 1=v10; sum 10 avg 10.000000");
+  EXPECT_EQ(out[2], "key 1 value 5 list 2 map 1=v4;2=v5; sum 9 avg 4.500000");
+  EXPECT_EQ(out[3], "key 1 value 7 list 3 map 1=v7;2=v5; sum 16 avg 5.333333");
+}
+
+TEST(KeyedStateTest, ClearRemovesTheKeyAndDefaultsReturn) {
+  auto env = StreamExecutionEnvironment::Create();
+  testing::OneInputOperatorHarness<Event, std::string> h(ProbeStream(*env));
+  h.Open();
+  h.ProcessElement({1, 4});
+  h.ProcessElement({1, -1});
+  h.ProcessElement({1, 6});
+  auto out = h.OutputValues();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[1], "key 1 value -1 list 0 map  sum none avg none");
+  EXPECT_EQ(out[2], "key 1 value 6 list 1 map 0=v6; sum 6 avg 6.000000");
+}
+
+TEST(KeyedStateTest, SlotsOfClearedKeysAreReused) {
+  using Backend = internal::HeapKeyedStateBackend<int64_t>;
+  RuntimeContext rc("t", 0, 1, 128, 0);
+  Backend backend(KeyGroupRange{0, 127}, 128, nullptr);
+  rc.SetKeyedStateStore(&backend);
+  auto& v = rc.GetState(ValueStateDescriptor<int64_t>("v"));
+  auto& l = rc.GetListState(ListStateDescriptor<int64_t>("l"));
+  for (int64_t k = 0; k < 1000; ++k) {
+    backend.SetCurrentKey(k);
+    v.Update(k);
+    l.Add(k);
+  }
+  EXPECT_EQ(backend.NumKeys(), 1000u);
+  for (int64_t k = 0; k < 1000; k += 2) {
+    backend.SetCurrentKey(k);
+    v.Clear();
+  }
+  EXPECT_EQ(backend.NumKeys(), 1000u) << "list state still holds the even keys";
+  for (int64_t k = 0; k < 1000; k += 2) {
+    backend.SetCurrentKey(k);
+    l.Clear();
+  }
+  EXPECT_EQ(backend.NumKeys(), 500u);
+  for (int64_t k = 1000; k < 1500; ++k) {
+    backend.SetCurrentKey(k);
+    v.Update(k);
+  }
+  EXPECT_EQ(backend.NumKeys(), 1000u);
+  for (int64_t k = 1; k < 1500; ++k) {
+    backend.SetCurrentKey(k);
+    if (k < 1000 && k % 2 == 0) {
+      EXPECT_FALSE(v.Get().has_value()) << k;
+    } else {
+      EXPECT_EQ(v.Get(), std::optional<int64_t>(k));
+    }
+  }
+}
+
+TEST(KeyedStateTest, TypeConflictAndMissingKeyAreReported) {
+  RuntimeContext rc("t", 0, 1, 128, 0);
+  EXPECT_THROW(rc.GetState(ValueStateDescriptor<int64_t>("v")), std::logic_error);
+  internal::HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128, nullptr);
+  rc.SetKeyedStateStore(&backend);
+  rc.GetState(ValueStateDescriptor<int64_t>("v"));
+  try {
+    rc.GetListState(ListStateDescriptor<int64_t>("v"));
+    FAIL() << "expected a conflict";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'v'"), std::string::npos);
+  }
+}
+
+TEST(KeyedStateTest, StateOnANonKeyedStreamFailsTheJobWithAClearMessage) {
+  class Bad : public RichMapFunction<int64_t, int64_t> {
+   public:
+    void Open() override { GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("x")); }
+    int64_t Map(const int64_t& v) override { return v; }
+  };
+  auto env = StreamExecutionEnvironment::Create();
+  env->FromSequence(1, 10).Map(Bad()).Name("Stateful").SinkTo([](const int64_t&) {});
+  auto result = env->Execute();
+  ASSERT_FALSE(result.IsOk());
+  EXPECT_NE(result.GetStatus().Message().find("keyed streams"), std::string::npos) << result.GetStatus().Message();
+}
+
+// ---- TTL -------------------------------------------------------------------
+
+class TtlProbe : public KeyedProcessFunction<int64_t, Event, std::string> {
+ public:
+  explicit TtlProbe(StateTtlConfig ttl) : ttl_(ttl) {}
+  void Open() override {
+    ValueStateDescriptor<int64_t> d("v");
+    d.EnableTimeToLive(ttl_);
+    value_ = &GetRuntimeContext().GetState(d);
+  }
+  void ProcessElement(const Event& e, Context&, Collector<std::string>& out) override {
+    if (e.value > 0) {
+      value_->Update(e.value);
+    } else {
+      auto v = value_->Get();
+      out.Collect(v ? std::to_string(*v) : "expired");
+    }
+  }
+
+ private:
+  StateTtlConfig ttl_;
+  ValueState<int64_t>* value_ = nullptr;
+};
+
+TEST(StateTtlTest, ExpiredValuesAreNeverReturned) {
+  auto env = StreamExecutionEnvironment::Create();
+  auto s = env->FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(TtlProbe(
+      StateTtlConfig::Of(Duration(100))));
+  testing::OneInputOperatorHarness<Event, std::string> h(s);
+  h.Open();
+  h.SetProcessingTime(1000);
+  h.ProcessElement({1, 7});
+  h.SetProcessingTime(1099);
+  h.ProcessElement({1, 0});
+  h.SetProcessingTime(1100);
+  h.ProcessElement({1, 0});
+  EXPECT_EQ(h.OutputValues(), (std::vector<std::string>{"7", "expired"}));
+}
+
+TEST(StateTtlTest, ReadsRefreshOnlyWhenConfigured) {
+  for (auto update : {StateTtlConfig::UpdateType::kOnCreateAndWrite, StateTtlConfig::UpdateType::kOnReadAndWrite}) {
+    auto env = StreamExecutionEnvironment::Create();
+    auto s = env->FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(TtlProbe(
+        StateTtlConfig::Of(Duration(100), update)));
+    testing::OneInputOperatorHarness<Event, std::string> h(s);
+    h.Open();
+    h.SetProcessingTime(0);
+    h.ProcessElement({1, 7});
+    h.SetProcessingTime(80);
+    h.ProcessElement({1, 0});  // a read at 80
+    h.SetProcessingTime(150);
+    h.ProcessElement({1, 0});  // expired unless the read refreshed it
+    bool refreshed = update == StateTtlConfig::UpdateType::kOnReadAndWrite;
+    EXPECT_EQ(h.OutputValues(), (std::vector<std::string>{"7", refreshed ? "7" : "expired"}));
+  }
+}
+
+TEST(StateTtlTest, IncrementalCleanupReleasesKeysThatAreNeverReadAgain) {
+  using Backend = internal::HeapKeyedStateBackend<int64_t>;
+  testing::ManualProcessingTimeService time;
+  RuntimeContext rc("t", 0, 1, 128, 0);
+  Backend backend(KeyGroupRange{0, 127}, 128, &time);
+  rc.SetKeyedStateStore(&backend);
+  ValueStateDescriptor<int64_t> d("v");
+  d.EnableTimeToLive(StateTtlConfig::Of(Duration(10)));
+  auto& v = rc.GetState(d);
+  time.SetTime(0);
+  for (int64_t k = 0; k < 1000; ++k) {
+    backend.SetCurrentKey(k);
+    v.Update(k);
+  }
+  EXPECT_EQ(backend.NumKeys(), 1000u);
+  time.SetTime(100);
+  // Accesses of one live key sweep the expired ones a few at a time.
+  const int64_t live_key = 5000;
+  backend.SetCurrentKey(live_key);
+  v.Update(1);
+  for (int i = 0; i < 1000; ++i) v.Value();
+  EXPECT_EQ(backend.NumKeys(), 1u);
+}
+
+// ---- keyed state in whole jobs --------------------------------------------------
+
+// Emits the running count of each key using ValueState in a flat map after KeyBy.
+class RunningCount : public RichFlatMapFunction<Event, std::pair<int64_t, int64_t>> {
+ public:
+  void Open() override { count_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("count", 0)); }
+  void FlatMap(const Event& e, Collector<std::pair<int64_t, int64_t>>& out) override {
+    int64_t c = count_->Value() + 1;
+    count_->Update(c);
+    out.Collect({e.key, c});
+  }
+
+ private:
+  ValueState<int64_t>* count_ = nullptr;
+};
+
+class KeyedStateJobTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(KeyedStateJobTest, RunningCountsMatchASequentialComputation) {
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(GetParam());
+  auto out = env->FromGenerator([](int64_t i) { return Event{(i * 7919) % 97, i}; }, 20000)
+                 .KeyBy([](const Event& e) { return e.key; })
+                 .FlatMap(RunningCount())
+                 .ExecuteAndCollect();
+  std::map<int64_t, std::vector<int64_t>> per_key;
+  for (const auto& [k, c] : out) per_key[k].push_back(c);
+  std::map<int64_t, int64_t> expected;
+  for (int64_t i = 0; i < 20000; ++i) ++expected[(i * 7919) % 97];
+  ASSERT_EQ(per_key.size(), expected.size());
+  for (auto& [k, counts] : per_key) {
+    std::sort(counts.begin(), counts.end());
+    std::vector<int64_t> want(static_cast<size_t>(expected[k]));
+    std::iota(want.begin(), want.end(), 1);
+    EXPECT_EQ(counts, want) << "key " << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Parallelism, KeyedStateJobTest, ::testing::Values(1, 2, 4));
+
+// Timers and state together: emit each key's sum when its timer fires.
+class SumOnTimer : public KeyedProcessFunction<int64_t, Event, std::pair<int64_t, int64_t>> {
+ public:
+  void Open() override { sum_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("sum", 0)); }
+  void ProcessElement(const Event& e, Context& ctx, Collector<std::pair<int64_t, int64_t>>&) override {
+    sum_->Update(sum_->Value() + e.value);
+    ctx.GetTimerService().RegisterEventTimeTimer(1000);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<std::pair<int64_t, int64_t>>& out) override {
+    out.Collect({ctx.GetCurrentKey(), sum_->Value()});
+    sum_->Clear();
+  }
+
+ private:
+  ValueState<int64_t>* sum_ = nullptr;
+};
+
+TEST(KeyedStateJobTest, TimersSeeTheStateOfTheirKey) {
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(3);
+  auto out = env->FromGenerator([](int64_t i) { return Event{i % 13, i}; }, 5000)
+                 .AssignTimestampsAndWatermarks(WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(
+                     [](const Event& e) { return e.value % 500; }))
+                 .KeyBy([](const Event& e) { return e.key; })
+                 .Process(SumOnTimer())
+                 .ExecuteAndCollect();
+  std::map<int64_t, int64_t> expected;
+  for (int64_t i = 0; i < 5000; ++i) expected[i % 13] += i;
+  std::map<int64_t, int64_t> got(out.begin(), out.end());
+  EXPECT_EQ(out.size(), 13u);
+  EXPECT_EQ(got, expected);
+}
+
+}  // namespace
+}  // namespace freshet
