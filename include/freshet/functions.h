@@ -36,9 +36,32 @@ class ReducingState;
 template <class IN, class OUT>
 class AggregatingState;
 
+/// Access to keyed state by descriptor. The state always belongs to the
+/// key being processed (and, for window state, the window being fired).
+class KeyedStateAccess {
+ public:
+  /// Defined in freshet/internal/heap_keyed_state.h, included by freshet.h.
+  template <class T>
+  ValueState<T>& GetState(const ValueStateDescriptor<T>& descriptor);
+  template <class T>
+  ListState<T>& GetListState(const ListStateDescriptor<T>& descriptor);
+  template <class K, class V>
+  MapState<K, V>& GetMapState(const MapStateDescriptor<K, V>& descriptor);
+  template <class T>
+  ReducingState<T>& GetReducingState(const ReducingStateDescriptor<T>& descriptor);
+  template <class A>
+  AggregatingState<typename A::InputType, typename A::OutputType>& GetAggregatingState(
+      const AggregatingStateDescriptor<A>& descriptor);
+
+  /// Set by keyed operators: where their keyed state lives.
+  void SetKeyedStateStore(internal::KeyedStateStore* store) { keyed_state_ = store; }
+ protected:
+  internal::KeyedStateStore* keyed_state_ = nullptr;
+};
+
 /// What a parallel instance of a function knows about where it runs.
 /// Valid from Open() to Close(); only used from the task's own thread.
-class RuntimeContext {
+class RuntimeContext : public KeyedStateAccess {
  public:
   RuntimeContext(std::string task_name, int subtask, int parallelism, int max_parallelism, int attempt)
       : task_name_(std::move(task_name)),
@@ -55,22 +78,6 @@ class RuntimeContext {
   int GetMaxNumberOfParallelSubtasks() const { return max_parallelism_; }
   int GetAttemptNumber() const { return attempt_; }
 
-  /// Keyed state of the current key (keyed streams only; defined in
-  /// freshet/internal/heap_keyed_state.h, included by freshet.h).
-  template <class T>
-  ValueState<T>& GetState(const ValueStateDescriptor<T>& descriptor);
-  template <class T>
-  ListState<T>& GetListState(const ListStateDescriptor<T>& descriptor);
-  template <class K, class V>
-  MapState<K, V>& GetMapState(const MapStateDescriptor<K, V>& descriptor);
-  template <class T>
-  ReducingState<T>& GetReducingState(const ReducingStateDescriptor<T>& descriptor);
-  template <class A>
-  AggregatingState<typename A::InputType, typename A::OutputType>& GetAggregatingState(
-      const AggregatingStateDescriptor<A>& descriptor);
-
-  /// Set by keyed operators: where their keyed state lives.
-  void SetKeyedStateStore(internal::KeyedStateStore* store) { keyed_state_ = store; }
 
  private:
   std::string task_name_;
@@ -78,7 +85,6 @@ class RuntimeContext {
   int parallelism_;
   int max_parallelism_;
   int attempt_;
-  internal::KeyedStateStore* keyed_state_ = nullptr;
 };
 
 /// Base of functions that need set-up and tear-down or their runtime context.

@@ -119,7 +119,10 @@ class WindowedStream {
     bool pane_sharing = false;
     if constexpr (std::is_same_v<Assigner, SlidingEventTimeWindows> &&
                   !std::is_same_v<Inner, internal::PassThroughInner>) {
-      pane_sharing = incremental && evictor == nullptr && trigger == nullptr;
+      // A window function with per-window state and allowed lateness needs
+      // windows kept individually: that case takes the bucketed operator.
+      pane_sharing = incremental && evictor == nullptr && trigger == nullptr &&
+                     (std::is_same_v<Final, internal::EmitValues> || lateness == 0);
     }
     if (pane_sharing) {
       if constexpr (std::is_same_v<Assigner, SlidingEventTimeWindows> &&

@@ -54,6 +54,17 @@ struct GlobalWindow {
   auto operator<=>(const GlobalWindow&) const = default;
 };
 
+template <>
+struct KeyHash<TimeWindow> {
+  uint64_t operator()(const TimeWindow& w) const {
+    return internal::CombineHash(static_cast<uint64_t>(w.start), static_cast<uint64_t>(w.end));
+  }
+};
+template <>
+struct KeyHash<GlobalWindow> {
+  uint64_t operator()(const GlobalWindow&) const { return 0; }
+};
+
 namespace internal {
 template <>
 struct NamespaceHash<TimeWindow> {
@@ -607,9 +618,19 @@ class ProcessWindowFunction : public RichFunction {
         static_cast<internal::Output<X>*>(out)->Collect(value, window_->MaxTimestamp());
       }
     }
+    /// Keyed state of the current key, shared by all its windows.
+    KeyedStateAccess& GlobalState() const { return *global_; }
+    /// Keyed state of the current key and window. Clear it in Clear().
+    KeyedStateAccess& WindowState() const { return *window_state_; }
     void SetWindow(const W* w) { window_ = w; }
+    void SetStates(KeyedStateAccess* global, KeyedStateAccess* window) {
+      global_ = global;
+      window_state_ = window;
+    }
 
    private:
+    KeyedStateAccess* global_ = nullptr;
+    KeyedStateAccess* window_state_ = nullptr;
     const W* window_;
     internal::KeyedTimerService<K, W>* timers_;
     const internal::SideOutputs* side_;

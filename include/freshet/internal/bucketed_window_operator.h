@@ -39,7 +39,10 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
         final_(std::move(final_stage)),
         times_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time, [](const Timer<K, W>&, bool) {}),
         collector_(this->out_) {
-    if constexpr (!std::is_same_v<Final, EmitValues>) process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
+    if constexpr (!std::is_same_v<Final, EmitValues>) {
+      process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
+      function_state_.emplace(ctx);
+    }
     if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
   }
 
@@ -95,6 +98,13 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
         }
       }
       if (Cleanup(w) <= wm) {
+        if constexpr (!std::is_same_v<Final, EmitValues>) {
+          process_context_->SetWindow(&w);
+          for (auto& [key, acc] : it->second.keys) {
+            function_state_->Enter(*process_context_, key, w);
+            InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
+          }
+        }
         if (last_bucket_ == &it->second) last_bucket_ = nullptr;
         it = buckets_.erase(it);
       } else {
@@ -139,6 +149,7 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
       InvokeUser(this->ctx_.name,
                  [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
       process_context_->SetWindow(&window);
+      function_state_->Enter(*process_context_, key, window);
       InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
     }
   }
@@ -157,6 +168,7 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
   std::vector<W> windows_;
   std::vector<Value> values_;
   std::optional<typename FinalContext<Final, K, W>::type> process_context_;
+  std::optional<WindowFunctionState<K, W>> function_state_;
   int64_t* late_dropped_ = nullptr;
   int64_t late_dropped_local_ = 0;
 };

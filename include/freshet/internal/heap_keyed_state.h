@@ -434,28 +434,28 @@ S& GetOrCreateState(KeyedStateStore* store, const std::string& name, Make make) 
 namespace freshet {
 
 template <class T>
-ValueState<T>& RuntimeContext::GetState(const ValueStateDescriptor<T>& d) {
+ValueState<T>& KeyedStateAccess::GetState(const ValueStateDescriptor<T>& d) {
   return internal::GetOrCreateState<internal::HeapValueState<T>>(
       keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapValueState<T>>(s, d); });
 }
 template <class T>
-ListState<T>& RuntimeContext::GetListState(const ListStateDescriptor<T>& d) {
+ListState<T>& KeyedStateAccess::GetListState(const ListStateDescriptor<T>& d) {
   return internal::GetOrCreateState<internal::HeapListState<T>>(
       keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapListState<T>>(s, d); });
 }
 template <class K, class V>
-MapState<K, V>& RuntimeContext::GetMapState(const MapStateDescriptor<K, V>& d) {
+MapState<K, V>& KeyedStateAccess::GetMapState(const MapStateDescriptor<K, V>& d) {
   return internal::GetOrCreateState<internal::HeapMapState<K, V>>(
       keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapMapState<K, V>>(s, d); });
 }
 template <class T>
-ReducingState<T>& RuntimeContext::GetReducingState(const ReducingStateDescriptor<T>& d) {
+ReducingState<T>& KeyedStateAccess::GetReducingState(const ReducingStateDescriptor<T>& d) {
   return internal::GetOrCreateState<internal::HeapReducingState<T>>(
       keyed_state_, d.Name(),
       [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapReducingState<T>>(s, d); });
 }
 template <class A>
-AggregatingState<typename A::InputType, typename A::OutputType>& RuntimeContext::GetAggregatingState(
+AggregatingState<typename A::InputType, typename A::OutputType>& KeyedStateAccess::GetAggregatingState(
     const AggregatingStateDescriptor<A>& d) {
   return internal::GetOrCreateState<internal::HeapAggregatingState<A>>(
       keyed_state_, d.Name(),

@@ -42,7 +42,10 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
         final_(std::move(final_stage)),
         times_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time, [](const Timer<K, TimeWindow>&, bool) {}),
         collector_(this->out_) {
-    if constexpr (!std::is_same_v<Final, EmitValues>) process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
+    if constexpr (!std::is_same_v<Final, EmitValues>) {
+      process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
+      function_state_.emplace(ctx);
+    }
     if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
   }
 
@@ -150,7 +153,14 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
       }
     });
     TimeWindow window{end - size_, end};
-    for (auto& [key, acc] : merged_) Emit(key, window, acc);
+    for (auto& [key, acc] : merged_) {
+      Emit(key, window, acc);
+      // Without lateness a window is dropped as it fires: its function's
+      // per-window state goes with it.
+      if constexpr (!std::is_same_v<Final, EmitValues>) {
+        InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
+      }
+    }
   }
 
   // Emits one key's result of one window (late firing).
@@ -180,6 +190,7 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
       InvokeUser(this->ctx_.name,
                  [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
       process_context_->SetWindow(&window);
+      function_state_->Enter(*process_context_, key, window);
       InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
     }
   }
@@ -203,6 +214,7 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
   Timestamp last_pane_bucket_start_ = 0;
   std::vector<Value> values_;
   std::optional<typename FinalContext<Final, K, TimeWindow>::type> process_context_;
+  std::optional<WindowFunctionState<K, TimeWindow>> function_state_;
   int64_t* late_dropped_ = nullptr;
   int64_t late_dropped_local_ = 0;
 };

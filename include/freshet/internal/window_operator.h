@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "freshet/internal/heap_keyed_state.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/process_operators.h"
 #include "freshet/internal/timer_service.h"
@@ -130,6 +131,30 @@ struct FinalContext<EmitValues, K, W> {
   using type = int;
 };
 
+/// Global (per key) and per-window keyed state of a ProcessWindowFunction.
+template <class K, class W>
+struct WindowFunctionState {
+  WindowFunctionState(const OperatorContext& ctx)
+      : global(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
+        per_window(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
+    global_access.SetKeyedStateStore(&global);
+    window_access.SetKeyedStateStore(&per_window);
+  }
+  /// Points both stores at `key` (and `window`) and wires them into `context`.
+  template <class C>
+  void Enter(C& context, const K& key, const W& window) {
+    current = {key, window};
+    global.SetCurrentKey(current.first);
+    per_window.SetCurrentKey(current);
+    context.SetStates(&global_access, &window_access);
+  }
+  HeapKeyedStateBackend<K> global;
+  HeapKeyedStateBackend<std::pair<K, W>> per_window;
+  KeyedStateAccess global_access;
+  KeyedStateAccess window_access;
+  std::pair<K, W> current{};
+};
+
 // ---- the operator ------------------------------------------------------------------
 
 template <class K, class IN, class OUT, class Assigner, class KF, class Policy, class Final>
@@ -163,6 +188,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     }
     if constexpr (!std::is_same_v<Final, EmitValues>) {
       process_context_.emplace(nullptr, &timers_, &ctx.side_outputs);
+      function_state_.emplace(ctx);
     }
     if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
   }
@@ -388,6 +414,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
       InvokeUser(this->ctx_.name,
                  [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
       process_context_->SetWindow(&window);
+      function_state_->Enter(*process_context_, key, window);
       InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
     }
   }
@@ -406,6 +433,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     trigger_state_.erase(StateKey{key, window});
     if constexpr (!std::is_same_v<Final, EmitValues>) {
       process_context_->SetWindow(&window);
+      function_state_->Enter(*process_context_, key, window);
       InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
     }
     if constexpr (Assigner::kIsMerging) RemoveFromMergingSet(key, window);
@@ -509,6 +537,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
   boost::unordered_flat_map<StateKey, std::vector<std::pair<std::string, int64_t>>, StateKeyHash> trigger_state_;
   boost::unordered_flat_map<K, std::vector<std::pair<W, W>>, KeyHasher<K>> merging_;
   std::optional<typename FinalContext<Final, K, W>::type> process_context_;
+  std::optional<WindowFunctionState<K, W>> function_state_;
   int64_t* late_dropped_ = nullptr;
   int64_t late_dropped_local_ = 0;
 };
