@@ -469,7 +469,7 @@ struct CustomSelector : SelectorBase {
   CustomSelector(KeyFn k, PartitionFn p) : key_fn(std::move(k)), partition_fn(std::move(p)) {}
   template <class T>
   int Select(const T& value, int n) {
-    int c = static_cast<int>(partition_fn(key_fn(value), n));
+    int c = InvokeUser("custom partitioner", [&] { return static_cast<int>(partition_fn(key_fn(value), n)); });
     if (c < 0 || c >= n) {
       throw OperatorException("custom partitioner", "returned partition " + std::to_string(c) +
                                                         " outside [0, " + std::to_string(n) + ")");
