@@ -27,6 +27,7 @@
 #include "freshet/key_groups.h"
 #include "freshet/serializer.h"
 #include "freshet/state.h"
+#include "freshet/status.h"
 
 namespace freshet::internal {
 
@@ -350,7 +351,67 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
   }
   StateBase* Register(const std::string& name, std::unique_ptr<StateBase> state) override {
     if (states_.size() >= 255) throw std::logic_error("an operator can hold at most 255 keyed states");
-    return states_.emplace(name, std::move(state)).first->second.get();
+    StateBase* s = states_.emplace(name, std::move(state)).first->second.get();
+    ApplyPending(name, *s);
+    return s;
+  }
+
+  /// Writes the state of every key in `key_group` in the backend-independent
+  /// format: per state (by name) its entries as (key bytes, value bytes).
+  void SnapshotKeyGroup(int key_group, ByteWriter& out) const {
+    std::vector<std::pair<const K*, uint32_t>> keys;
+    for (const auto& [key, slot] : slot_of_) {
+      if (KeyGroupOf(key) == key_group) keys.emplace_back(&key, slot);
+    }
+    uint32_t num_states = static_cast<uint32_t>(states_.size());
+    out.Write(&num_states, sizeof(num_states));
+    ByteWriter value;
+    for (const auto& [name, state] : states_) {
+      TypeSerializer<std::string>::Serialize(name, out);
+      uint64_t n = 0;
+      for (const auto& [key, slot] : keys) n += state->HasValue(slot) ? 1 : 0;
+      out.Write(&n, sizeof(n));
+      for (const auto& [key, slot] : keys) {
+        if (!state->HasValue(slot)) continue;
+        TypeSerializer<K>::Serialize(*key, out);
+        value.Reset();
+        state->Serialize(slot, value);
+        uint32_t len = static_cast<uint32_t>(value.Size());
+        out.Write(&len, sizeof(len));
+        out.Write(value.Data(), value.Size());
+      }
+    }
+  }
+
+  /// Loads a key group written by SnapshotKeyGroup. States not registered
+  /// yet keep their entries until they are.
+  Status RestoreKeyGroup(const uint8_t* data, size_t size) {
+    ByteReader r(data, size);
+    uint32_t num_states = 0;
+    r.Read(&num_states, sizeof(num_states));
+    for (uint32_t i = 0; i < num_states && !r.Failed(); ++i) {
+      std::string name;
+      TypeSerializer<std::string>::Deserialize(r, name);
+      uint64_t n = 0;
+      r.Read(&n, sizeof(n));
+      auto& pending = pending_[name];
+      for (uint64_t e = 0; e < n && !r.Failed(); ++e) {
+        K key{};
+        TypeSerializer<K>::Deserialize(r, key);
+        uint32_t len = 0;
+        r.Read(&len, sizeof(len));
+        const uint8_t* bytes = r.Take(len);
+        if (bytes == nullptr) break;
+        if (!range_.Contains(KeyGroupOf(key))) {
+          return Status::Corruption("restored key belongs to key group " + std::to_string(KeyGroupOf(key)) +
+                                    ", outside this operator's range");
+        }
+        pending.emplace_back(std::move(key), std::string(reinterpret_cast<const char*>(bytes), len));
+      }
+    }
+    if (r.Failed() || r.Remaining() != 0) return Status::Corruption("keyed state snapshot does not decode");
+    for (auto& [name, state] : states_) ApplyPending(name, *state);
+    return Status::Ok();
   }
   SlotAccess& Slots() override { return *this; }
 
@@ -392,6 +453,22 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
     current_slot_ = slot;
     return slot;
   }
+  void ApplyPending(const std::string& name, StateBase& state) {
+    auto it = pending_.find(name);
+    if (it == pending_.end()) return;
+    for (auto& [key, bytes] : it->second) {
+      const K* saved = current_;
+      uint32_t saved_slot = current_slot_;
+      SetCurrentKey(key);
+      uint32_t slot = WriteSlot();
+      ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      if (!state.Restore(slot, r)) throw std::runtime_error("state '" + name + "' does not decode from its snapshot");
+      current_ = saved;
+      current_slot_ = saved_slot;
+    }
+    pending_.erase(it);
+  }
+
   void OnSet(uint32_t slot) override { ++live_[slot]; }
   void OnCleared(uint32_t slot) override {
     if (--live_[slot] > 0) return;
@@ -413,6 +490,7 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
   std::vector<uint8_t> live_;  // states holding a value per slot (at most 255 states per operator)
   std::vector<uint32_t> free_;
   std::map<std::string, std::unique_ptr<StateBase>> states_;
+  std::map<std::string, std::vector<std::pair<K, std::string>>> pending_;  // restored, not yet registered
 };
 
 /// Finds or creates state `name` of implementation type S.
