@@ -2,12 +2,14 @@
 // generated inside the source with 1,000,000 events per event-time second,
 // 10,000 keys, P=1, one task boundary (source | window -> sink).
 //
-//   freshet_window_bench [--workload tumbling1s|tumbling10s|sliding|session|all]
+//   freshet_window_bench [--workload tumbling1s|tumbling10s|sliding|sliding-per-window|session|all]
 //                        [--records N] [--runs R] [-D key=value]...
 //
 //   tumbling1s   keyed 1 s tumbling window, incremental sum
 //   tumbling10s  keyed 10 s tumbling window, incremental sum
 //   sliding      keyed 10 s window sliding by 1 s, incremental sum
+//   sliding-per-window  the same sliding windows updated per window
+//                (size/slide updates per record), for comparison
 //   session      keyed session windows, 50 ms gap; each key sends bursts of
 //                10 events every 100 ms of event time (one session per burst)
 //
@@ -60,6 +62,15 @@ Run RunWorkload(const std::string& w, int64_t records, const freshet::Configurat
     keyed.Window(freshet::TumblingEventTimeWindows::Of(Duration(10'000))).Sum(&Event::value).SinkTo(sink);
   } else if (w == "sliding") {
     keyed.Window(freshet::SlidingEventTimeWindows::Of(Duration(10'000), Duration(1000))).Sum(&Event::value).SinkTo(sink);
+  } else if (w == "sliding-per-window") {
+    // The same windows and results, with each record added to every one of
+    // its 10 windows (a trigger the pane path does not take: how a
+    // per-window operator such as Flink's heap window operator works).
+    keyed.Window(freshet::SlidingEventTimeWindows::Of(Duration(10'000), Duration(1000)))
+        .Trigger(std::make_shared<freshet::ContinuousEventTimeTrigger<Event, freshet::TimeWindow>>(
+            Duration(int64_t{1} << 40)))
+        .Sum(&Event::value)
+        .SinkTo(sink);
   } else if (w == "session") {
     keyed.Window(freshet::EventTimeSessionWindows::WithGap(Duration(50))).Sum(&Event::value).SinkTo(sink);
   } else {
@@ -79,7 +90,7 @@ Run RunWorkload(const std::string& w, int64_t records, const freshet::Configurat
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> workloads = {"tumbling1s", "tumbling10s", "sliding", "session"};
+  std::vector<std::string> workloads = {"tumbling1s", "tumbling10s", "sliding", "sliding-per-window", "session"};
   int64_t records = 50'000'000;
   int runs = 5;
   freshet::Configuration config;
@@ -99,7 +110,8 @@ int main(int argc, char** argv) {
       config.Set(kv.substr(0, eq), kv.substr(eq + 1));
     } else {
       std::fprintf(stderr,
-                   "usage: freshet_window_bench [--workload tumbling1s|tumbling10s|sliding|session|all] [--records N] "
+                   "usage: freshet_window_bench [--workload tumbling1s|tumbling10s|sliding|sliding-per-window|session|all] "
+                   "[--records N] "
                    "[--runs R] [-D key=value]...\n");
       return 2;
     }
