@@ -34,24 +34,11 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
         keys_(std::move(kf), ctx.max_parallelism),
         assigner_(std::move(assigner)),
         lateness_(lateness),
-        late_tag_(std::move(late_tag)),
-        policy_(std::move(policy)),
-        final_(std::move(final_stage)),
         times_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time, [](const Timer<K, W>&, bool) {}),
-        collector_(this->out_) {
-    if constexpr (!std::is_same_v<Final, EmitValues>) {
-      process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
-      function_state_.emplace(ctx);
-    }
-    if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
-  }
+        emitter_(ctx, this->out_, &times_, std::move(policy), std::move(final_stage), std::move(late_tag)) {}
 
-  void Open() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) OpenUserFunction(final_, this->ctx_);
-  }
-  void Close() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) CloseUserFunction(final_, this->ctx_);
-  }
+  void Open() override { emitter_.Open(); }
+  void Close() override { emitter_.Close(); }
 
   void ProcessElement(const IN& v, Timestamp ts) override {
     windows_.clear();
@@ -64,24 +51,15 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
       skipped = false;
       Bucket& bucket = BucketOf(w);
       Acc& acc = bucket[keys_.key];
-      InvokeUser(this->ctx_.name, [&] { policy_.Add(acc, v, ts); });
+      InvokeUser(this->ctx_.name, [&] { emitter_.GetPolicy().Add(acc, v, ts); });
       // A late record of a window kept for allowed lateness fires it again.
       if (w.MaxTimestamp() <= wm) {
         // The window may be new here: mark it fired so the next watermark does not fire it twice.
         buckets_[w].fired = true;
-        Emit(keys_.key, w, acc);
+        emitter_.Emit(keys_.key, w, acc);
       }
     }
-    if (skipped && ts + lateness_ <= wm) {
-      if (!late_tag_.empty()) {
-        if (OutputBase* out = this->ctx_.side_outputs.Find(late_tag_)) {
-          static_cast<Output<IN>*>(out)->Collect(v, ts);
-          return;
-        }
-      }
-      if (late_dropped_ != nullptr) ++*late_dropped_;
-      ++late_dropped_local_;
-    }
+    if (skipped && ts + lateness_ <= wm) emitter_.Late(v, ts);
   }
 
   void ProcessWatermark(int, Timestamp wm) override {
@@ -94,16 +72,12 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
       if (!it->second.fired) {
         it->second.fired = true;
         for (auto& [key, acc] : it->second.keys) {
-          if (!Policy::Empty(acc)) Emit(key, w, acc);
+          if (!Policy::Empty(acc)) emitter_.Emit(key, w, acc);
         }
       }
       if (Cleanup(w) <= wm) {
         if constexpr (!std::is_same_v<Final, EmitValues>) {
-          process_context_->SetWindow(&w);
-          for (auto& [key, acc] : it->second.keys) {
-            function_state_->Enter(*process_context_, key, w);
-            InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
-          }
+          for (auto& [key, acc] : it->second.keys) emitter_.Clear(key, w);
         }
         if (last_bucket_ == &it->second) last_bucket_ = nullptr;
         it = buckets_.erase(it);
@@ -115,7 +89,7 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
   }
 
   size_t NumWindows() const { return buckets_.size(); }
-  int64_t LateRecordsDropped() const { return late_dropped_local_; }
+  int64_t LateRecordsDropped() const { return emitter_.LateRecordsDropped(); }
 
  private:
   using Bucket = boost::unordered_flat_map<K, Acc, KeyHasher<K>>;
@@ -138,39 +112,15 @@ class BucketedWindowOperator final : public OneInputOperator<IN, OUT> {
     return b.keys;
   }
 
-  void Emit(const K& key, const W& window, Acc& acc) {
-    Timestamp ts = window.MaxTimestamp();
-    collector_.SetTimestamp(ts);
-    if constexpr (std::is_same_v<Final, EmitValues>) {
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
-    } else {
-      values_.clear();
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
-      process_context_->SetWindow(&window);
-      function_state_->Enter(*process_context_, key, window);
-      InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
-    }
-  }
-
   KeyContext<K, KF> keys_;
   Assigner assigner_;
   int64_t lateness_;
-  std::string late_tag_;
-  Policy policy_;
-  Final final_;
   KeyedTimerService<K, W> times_;  // time only: no timers are set
-  Collector<OUT> collector_;
+  WindowEmitter<K, IN, OUT, W, Policy, Final> emitter_;
   std::map<W, WindowBucket> buckets_;  // std::map: node addresses stay valid
   W last_window_{};
   WindowBucket* last_bucket_ = nullptr;
   std::vector<W> windows_;
-  std::vector<Value> values_;
-  std::optional<typename FinalContext<Final, K, W>::type> process_context_;
-  std::optional<WindowFunctionState<K, W>> function_state_;
-  int64_t* late_dropped_ = nullptr;
-  int64_t late_dropped_local_ = 0;
 };
 
 }  // namespace freshet::internal

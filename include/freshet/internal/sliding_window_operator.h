@@ -37,24 +37,11 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
         offset_(assigner.Offset()),
         pane_(std::gcd(assigner.Size(), assigner.Slide())),
         lateness_(lateness),
-        late_tag_(std::move(late_tag)),
-        policy_(std::move(policy)),
-        final_(std::move(final_stage)),
         times_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time, [](const Timer<K, TimeWindow>&, bool) {}),
-        collector_(this->out_) {
-    if constexpr (!std::is_same_v<Final, EmitValues>) {
-      process_context_.emplace(nullptr, &times_, &ctx.side_outputs);
-      function_state_.emplace(ctx);
-    }
-    if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
-  }
+        emitter_(ctx, this->out_, &times_, std::move(policy), std::move(final_stage), std::move(late_tag)) {}
 
-  void Open() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) OpenUserFunction(final_, this->ctx_);
-  }
-  void Close() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) CloseUserFunction(final_, this->ctx_);
-  }
+  void Open() override { emitter_.Open(); }
+  void Close() override { emitter_.Close(); }
 
   void ProcessElement(const IN& v, Timestamp ts) override {
     if (ts == kNoTimestamp) ThrowNoTimestamp();
@@ -63,19 +50,12 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
     Timestamp pane = last_pane_;
     Timestamp last_end = LastWindowEnd(pane);
     if (Cleanup(last_end) <= wm) {  // every window of this record is gone
-      if (!late_tag_.empty()) {
-        if (OutputBase* out = this->ctx_.side_outputs.Find(late_tag_)) {
-          static_cast<Output<IN>*>(out)->Collect(v, ts);
-          return;
-        }
-      }
-      if (late_dropped_ != nullptr) ++*late_dropped_;
-      ++late_dropped_local_;
+      emitter_.Late(v, ts);
       return;
     }
     keys_.Set(v);
     Acc& acc = PaneOf(pane)[keys_.key];
-    InvokeUser(this->ctx_.name, [&] { policy_.Add(acc, v, ts); });
+    InvokeUser(this->ctx_.name, [&] { emitter_.GetPolicy().Add(acc, v, ts); });
     // Windows of this pane that already fired but are kept for lateness
     // fire again for this key.
     Timestamp first_end = FirstWindowEnd(pane);
@@ -106,7 +86,7 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
   }
 
   size_t NumPanes() const { return panes_.size(); }
-  int64_t LateRecordsDropped() const { return late_dropped_local_; }
+  int64_t LateRecordsDropped() const { return emitter_.LateRecordsDropped(); }
 
  private:
   using Bucket = boost::unordered_flat_map<K, Acc, KeyHasher<K>>;
@@ -148,18 +128,16 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
         for (const auto& [key, acc] : it->second) {
           if (Policy::Empty(acc)) continue;
           Acc copy = acc;
-          policy_.Merge(merged_[key], copy);
+          emitter_.GetPolicy().Merge(merged_[key], copy);
         }
       }
     });
     TimeWindow window{end - size_, end};
     for (auto& [key, acc] : merged_) {
-      Emit(key, window, acc);
+      emitter_.Emit(key, window, acc);
       // Without lateness a window is dropped as it fires: its function's
       // per-window state goes with it.
-      if constexpr (!std::is_same_v<Final, EmitValues>) {
-        InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
-      }
+      if (lateness_ == 0) emitter_.Clear(key, window);
     }
   }
 
@@ -172,27 +150,11 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
         auto k = it->second.find(key);
         if (k == it->second.end() || Policy::Empty(k->second)) continue;
         Acc copy = k->second;
-        policy_.Merge(result, copy);
+        emitter_.GetPolicy().Merge(result, copy);
         any = true;
       }
     });
-    if (any) Emit(key, TimeWindow{end - size_, end}, result);
-  }
-
-  void Emit(const K& key, const TimeWindow& window, Acc& acc) {
-    Timestamp ts = window.MaxTimestamp();
-    collector_.SetTimestamp(ts);
-    if constexpr (std::is_same_v<Final, EmitValues>) {
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
-    } else {
-      values_.clear();
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
-      process_context_->SetWindow(&window);
-      function_state_->Enter(*process_context_, key, window);
-      InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
-    }
+    if (any) emitter_.Emit(key, TimeWindow{end - size_, end}, result);
   }
 
   KeyContext<K, KF> keys_;
@@ -201,22 +163,14 @@ class SlidingPaneWindowOperator final : public OneInputOperator<IN, OUT> {
   int64_t offset_;
   int64_t pane_;
   int64_t lateness_;
-  std::string late_tag_;
-  Policy policy_;
-  Final final_;
   KeyedTimerService<K, TimeWindow> times_;  // time only: no timers are set
-  Collector<OUT> collector_;
+  WindowEmitter<K, IN, OUT, TimeWindow, Policy, Final> emitter_;
   std::map<Timestamp, Bucket> panes_;  // by pane start; std::map keeps node addresses
   Bucket merged_;
   Timestamp first_fire_ = kNoTimestamp;
   Timestamp last_pane_ = std::numeric_limits<int64_t>::max();
   Bucket* last_pane_bucket_ = nullptr;
   Timestamp last_pane_bucket_start_ = 0;
-  std::vector<Value> values_;
-  std::optional<typename FinalContext<Final, K, TimeWindow>::type> process_context_;
-  std::optional<WindowFunctionState<K, TimeWindow>> function_state_;
-  int64_t* late_dropped_ = nullptr;
-  int64_t late_dropped_local_ = 0;
 };
 
 }  // namespace freshet::internal

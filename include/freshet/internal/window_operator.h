@@ -155,6 +155,94 @@ struct WindowFunctionState {
   std::pair<K, W> current{};
 };
 
+/// What the window operators share: emitting a window's result through the
+/// final stage (values, or a ProcessWindowFunction with its state), and
+/// records that arrive after all their windows are gone.
+template <class K, class IN, class OUT, class W, class Policy, class Final>
+class WindowEmitter {
+ public:
+  using Acc = typename Policy::Acc;
+  using Value = typename Policy::Value;
+
+  WindowEmitter(OperatorContext& ctx, Output<OUT>* out, KeyedTimerService<K, W>* times, Policy policy,
+                Final final_stage, std::string late_tag)
+      : ctx_(ctx),
+        out_(out),
+        policy_(std::move(policy)),
+        final_(std::move(final_stage)),
+        late_tag_(std::move(late_tag)),
+        collector_(out) {
+    if constexpr (kHasFunction) {
+      process_context_.emplace(nullptr, times, &ctx.side_outputs);
+      function_state_.emplace(ctx);
+    }
+    if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
+  }
+
+  void Open() {
+    if constexpr (kHasFunction) OpenUserFunction(final_, ctx_);
+  }
+  void Close() {
+    if constexpr (kHasFunction) CloseUserFunction(final_, ctx_);
+  }
+  Policy& GetPolicy() { return policy_; }
+
+  /// Emits the window's result for `key`, timestamped with the window's max timestamp.
+  void Emit(const K& key, const W& window, Acc& acc) {
+    Timestamp ts = window.MaxTimestamp();
+    collector_.SetTimestamp(ts);
+    if constexpr (!kHasFunction) {
+      InvokeUser(ctx_.name, [&] { policy_.Values(acc, window, [&](const Value& value) { out_->Collect(value, ts); }); });
+    } else {
+      values_.clear();
+      InvokeUser(ctx_.name, [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
+      Enter(key, window);
+      InvokeUser(ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
+    }
+  }
+
+  /// The window is dropped for `key`: the function clears its window state.
+  void Clear(const K& key, const W& window) {
+    if constexpr (kHasFunction) {
+      Enter(key, window);
+      InvokeUser(ctx_.name, [&] { final_.Clear(*process_context_); });
+    }
+  }
+
+  /// A record all of whose windows are gone: to the late-data side output
+  /// when one is set and consumed, else counted as dropped.
+  void Late(const IN& v, Timestamp ts) {
+    if (!late_tag_.empty()) {
+      if (OutputBase* out = ctx_.side_outputs.Find(late_tag_)) {
+        static_cast<Output<IN>*>(out)->Collect(v, ts);
+        return;
+      }
+    }
+    if (late_dropped_ != nullptr) ++*late_dropped_;
+    ++late_dropped_local_;
+  }
+  int64_t LateRecordsDropped() const { return late_dropped_local_; }
+
+ private:
+  static constexpr bool kHasFunction = !std::is_same_v<Final, EmitValues>;
+  void Enter(const K& key, const W& window) {
+    process_context_->SetWindow(&window);
+    function_state_->Enter(*process_context_, key, window);
+  }
+
+  OperatorContext& ctx_;
+  Output<OUT>* out_;
+  Policy policy_;
+  Final final_;
+  std::string late_tag_;
+  Collector<OUT> collector_;
+  std::vector<Value> values_;
+  std::optional<typename FinalContext<Final, K, W>::type> process_context_;
+  std::optional<WindowFunctionState<K, W>> function_state_;
+  int64_t* late_dropped_ = nullptr;
+  int64_t late_dropped_local_ = 0;
+};
+
 // ---- the operator ------------------------------------------------------------------
 
 template <class K, class IN, class OUT, class Assigner, class KF, class Policy, class Final>
@@ -175,30 +263,19 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
       : OneInputOperator<IN, OUT>(ctx, out),
         keys_{std::move(kf), ctx.max_parallelism},
         config_(std::move(config)),
-        policy_(std::move(policy)),
-        final_(std::move(final_stage)),
         timers_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
                 [this](const Timer<K, W>& t, bool event_time) { OnTimer(t, event_time); }),
         trigger_context_(this),
-        collector_(this->out_) {
+        emitter_(ctx, this->out_, &timers_, std::move(policy), std::move(final_stage), config_.late_tag) {
     if (config_.trigger == nullptr) config_.trigger = config_.assigner.template DefaultTrigger<IN>();
     default_event_trigger_ = dynamic_cast<EventTimeTrigger<IN, W>*>(config_.trigger.get()) != nullptr;
     if (Assigner::kIsMerging && !config_.trigger->CanMerge()) {
       throw std::invalid_argument("the trigger of a merging (session) window must support merging");
     }
-    if constexpr (!std::is_same_v<Final, EmitValues>) {
-      process_context_.emplace(nullptr, &timers_, &ctx.side_outputs);
-      function_state_.emplace(ctx);
-    }
-    if (ctx.counters != nullptr) late_dropped_ = &(*ctx.counters)[ctx.name + "." + kLateRecordsDropped];
   }
 
-  void Open() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) OpenUserFunction(final_, this->ctx_);
-  }
-  void Close() override {
-    if constexpr (!std::is_same_v<Final, EmitValues>) CloseUserFunction(final_, this->ctx_);
-  }
+  void Open() override { emitter_.Open(); }
+  void Close() override { emitter_.Close(); }
 
   void ProcessElement(const IN& v, Timestamp ts) override {
     keys_.Set(v);
@@ -216,7 +293,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
         }
         skipped = false;
         Entry& e = state_[StateKey{keys_.key, state_window}];
-        InvokeUser(this->ctx_.name, [&] { policy_.Add(e.acc, v, ts); });
+        InvokeUser(this->ctx_.name, [&] { emitter_.GetPolicy().Add(e.acc, v, ts); });
         HandleElementTrigger(v, ts, actual, state_window, e, false);
       }
     } else {
@@ -224,20 +301,11 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
         if (IsWindowLate(w)) continue;
         skipped = false;
         auto [it, created] = state_.try_emplace(StateKey{keys_.key, w});
-        InvokeUser(this->ctx_.name, [&] { policy_.Add(it->second.acc, v, ts); });
+        InvokeUser(this->ctx_.name, [&] { emitter_.GetPolicy().Add(it->second.acc, v, ts); });
         HandleElementTrigger(v, ts, w, w, it->second, created);
       }
     }
-    if (skipped && IsElementLate(ts)) {
-      if (!config_.late_tag.empty()) {
-        if (OutputBase* out = this->ctx_.side_outputs.Find(config_.late_tag)) {
-          static_cast<Output<IN>*>(out)->Collect(v, ts);
-          return;
-        }
-      }
-      if (late_dropped_ != nullptr) ++*late_dropped_;
-      ++late_dropped_local_;
-    }
+    if (skipped && IsElementLate(ts)) emitter_.Late(v, ts);
   }
 
   void ProcessWatermark(int, Timestamp wm) override {
@@ -248,7 +316,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
   /// Open (key, window) states; for tests of state cleanup.
   size_t NumWindowStates() const { return state_.size(); }
   size_t NumTimers() const { return timers_.NumEventTimeTimers() + timers_.NumProcessingTimeTimers(); }
-  int64_t LateRecordsDropped() const { return late_dropped_local_; }
+  int64_t LateRecordsDropped() const { return emitter_.LateRecordsDropped(); }
 
  private:
   struct StateKey {
@@ -403,21 +471,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     if (cleanup_domain && t.timestamp == CleanupTime(window)) ClearAllState(t.key, t.key_group, window, state_window);
   }
 
-  void Emit(const K& key, const W& window, Acc& acc) {
-    Timestamp ts = window.MaxTimestamp();
-    collector_.SetTimestamp(ts);
-    if constexpr (std::is_same_v<Final, EmitValues>) {
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { this->out_->Collect(value, ts); }); });
-    } else {
-      values_.clear();
-      InvokeUser(this->ctx_.name,
-                 [&] { policy_.Values(acc, window, [&](const Value& value) { values_.push_back(value); }); });
-      process_context_->SetWindow(&window);
-      function_state_->Enter(*process_context_, key, window);
-      InvokeUser(this->ctx_.name, [&] { final_.Process(key, *process_context_, values_, collector_); });
-    }
-  }
+  void Emit(const K& key, const W& window, Acc& acc) { emitter_.Emit(key, window, acc); }
 
   void ClearContents(const K& key, const W& state_window) {
     auto it = state_.find(StateKey{key, state_window});
@@ -431,11 +485,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
       InvokeUser(this->ctx_.name, [&] { config_.trigger->Clear(window, trigger_context_); });
     }
     trigger_state_.erase(StateKey{key, window});
-    if constexpr (!std::is_same_v<Final, EmitValues>) {
-      process_context_->SetWindow(&window);
-      function_state_->Enter(*process_context_, key, window);
-      InvokeUser(this->ctx_.name, [&] { final_.Clear(*process_context_); });
-    }
+    emitter_.Clear(key, window);
     if constexpr (Assigner::kIsMerging) RemoveFromMergingSet(key, window);
   }
 
@@ -467,7 +517,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
       if (k > 0) {
         auto it = state_.find(StateKey{keys_.key, sw});
         if (it != state_.end()) {
-          InvokeUser(this->ctx_.name, [&] { policy_.Merge(target.acc, it->second.acc); });
+          InvokeUser(this->ctx_.name, [&] { emitter_.GetPolicy().Merge(target.acc, it->second.acc); });
           state_.erase(it);
         }
       }
@@ -525,21 +575,14 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
 
   KeyContext<K, KF> keys_;
   Config config_;
-  Policy policy_;
-  Final final_;
   KeyedTimerService<K, W> timers_;
   Context trigger_context_;
-  Collector<OUT> collector_;
+  WindowEmitter<K, IN, OUT, W, Policy, Final> emitter_;
   bool default_event_trigger_ = false;
   std::vector<W> windows_;
-  std::vector<Value> values_;
   boost::unordered_flat_map<StateKey, Entry, StateKeyHash> state_;
   boost::unordered_flat_map<StateKey, std::vector<std::pair<std::string, int64_t>>, StateKeyHash> trigger_state_;
   boost::unordered_flat_map<K, std::vector<std::pair<W, W>>, KeyHasher<K>> merging_;
-  std::optional<typename FinalContext<Final, K, W>::type> process_context_;
-  std::optional<WindowFunctionState<K, W>> function_state_;
-  int64_t* late_dropped_ = nullptr;
-  int64_t late_dropped_local_ = 0;
 };
 
 }  // namespace freshet::internal
