@@ -301,9 +301,14 @@ void CheckAggregation(int p, Aggregation kind) {
   switch (kind) {
     case Aggregation::kReduce:
       result = keyed.Reduce([](const Reading& a, const Reading& b) {
-        return Reading{a.sensor, b.seq, a.value * 3 + b.value};  // order sensitive
+        // Order sensitive; wraps in unsigned arithmetic (no signed overflow).
+        return Reading{a.sensor, b.seq,
+                       static_cast<int64_t>(static_cast<uint64_t>(a.value) * 3 + static_cast<uint64_t>(b.value))};
       });
-      step = [](const Reading& a, const Reading& b) { return Reading{a.sensor, b.seq, a.value * 3 + b.value}; };
+      step = [](const Reading& a, const Reading& b) {
+        return Reading{a.sensor, b.seq,
+                       static_cast<int64_t>(static_cast<uint64_t>(a.value) * 3 + static_cast<uint64_t>(b.value))};
+      };
       break;
     case Aggregation::kSum:
       result = keyed.Sum(&Reading::value);
