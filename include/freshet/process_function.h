@@ -63,6 +63,18 @@ class ProcessContextBase {
   Timestamp timestamp_ = kNoTimestamp;
 };
 
+/// A context of a firing timer: the record context plus the time domain.
+template <class Context>
+class TimerContext : public Context {
+ public:
+  using Context::Context;
+  TimeDomain GetTimeDomain() const { return domain_; }
+  void SetTimeDomain(TimeDomain d) { domain_ = d; }
+
+ private:
+  TimeDomain domain_ = TimeDomain::kEventTime;
+};
+
 template <class I, class O>
 class ProcessFunction : public RichFunction {
  public:
@@ -72,15 +84,7 @@ class ProcessFunction : public RichFunction {
    public:
     using ProcessContextBase::ProcessContextBase;
   };
-  class OnTimerContext : public Context {
-   public:
-    using Context::Context;
-    TimeDomain GetTimeDomain() const { return domain_; }
-    void SetTimeDomain(TimeDomain d) { domain_ = d; }
-
-   private:
-    TimeDomain domain_ = TimeDomain::kEventTime;
-  };
+  using OnTimerContext = TimerContext<Context>;
   virtual void ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
   /// Only called on keyed streams, which may set timers.
   virtual void OnTimer(Timestamp /*timestamp*/, OnTimerContext& /*ctx*/, Collector<O>& /*out*/) {}
@@ -102,15 +106,7 @@ class KeyedProcessFunction : public RichFunction {
    private:
     const K* key_;
   };
-  class OnTimerContext : public Context {
-   public:
-    using Context::Context;
-    TimeDomain GetTimeDomain() const { return domain_; }
-    void SetTimeDomain(TimeDomain d) { domain_ = d; }
-
-   private:
-    TimeDomain domain_ = TimeDomain::kEventTime;
-  };
+  using OnTimerContext = TimerContext<Context>;
   virtual void ProcessElement(const I& value, Context& ctx, Collector<O>& out) = 0;
   virtual void OnTimer(Timestamp /*timestamp*/, OnTimerContext& /*ctx*/, Collector<O>& /*out*/) {}
 };
@@ -123,15 +119,7 @@ class CoProcessFunction : public RichFunction {
    public:
     using ProcessContextBase::ProcessContextBase;
   };
-  class OnTimerContext : public Context {
-   public:
-    using Context::Context;
-    TimeDomain GetTimeDomain() const { return domain_; }
-    void SetTimeDomain(TimeDomain d) { domain_ = d; }
-
-   private:
-    TimeDomain domain_ = TimeDomain::kEventTime;
-  };
+  using OnTimerContext = TimerContext<Context>;
   virtual void ProcessElement1(const I1& value, Context& ctx, Collector<O>& out) = 0;
   virtual void ProcessElement2(const I2& value, Context& ctx, Collector<O>& out) = 0;
   virtual void OnTimer(Timestamp, OnTimerContext&, Collector<O>&) {}

@@ -111,6 +111,21 @@ struct KeyContext {
   int key_group_ = -1;
 };
 
+/// Runs a keyed function's OnTimer with the timer's key in scope for state,
+/// timers and the context.
+template <class K, class F, class TimerCtx, class O>
+void FireKeyedTimer(const Timer<K, VoidNamespace>& t, bool event_time, HeapKeyedStateBackend<K>& state,
+                    CurrentKeyTimerService<K>& timers, TimerCtx& ctx, Collector<O>& out, F& f,
+                    const std::string& name) {
+  state.SetCurrentKey(t.key);
+  timers.SetKey(&t.key, t.key_group);
+  ctx.SetKey(&t.key);
+  ctx.SetTimestamp(t.timestamp);
+  ctx.SetTimeDomain(event_time ? TimeDomain::kEventTime : TimeDomain::kProcessingTime);
+  out.SetTimestamp(event_time ? t.timestamp : kNoTimestamp);
+  InvokeUser(name, [&] { f.OnTimer(t.timestamp, ctx, out); });
+}
+
 template <class K, class I, class O, class KF, class F>
 class KeyedProcessOperator final : public OneInputOperator<I, O> {
  public:
@@ -146,13 +161,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
 
  private:
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
-    state_.SetCurrentKey(t.key);
-    timers_.SetKey(&t.key, t.key_group);
-    timer_context_.SetKey(&t.key);
-    timer_context_.SetTimestamp(t.timestamp);
-    timer_context_.SetTimeDomain(event_time ? TimeDomain::kEventTime : TimeDomain::kProcessingTime);
-    collector_.SetTimestamp(event_time ? t.timestamp : kNoTimestamp);
-    InvokeUser(this->ctx_.name, [&] { f_.OnTimer(t.timestamp, timer_context_, collector_); });
+    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
   }
 
   KeyContext<K, KF> keys_;
@@ -239,13 +248,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
     collector_.SetTimestamp(ts);
   }
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
-    state_.SetCurrentKey(t.key);
-    timers_.SetKey(&t.key, t.key_group);
-    timer_context_.SetKey(&t.key);
-    timer_context_.SetTimestamp(t.timestamp);
-    timer_context_.SetTimeDomain(event_time ? TimeDomain::kEventTime : TimeDomain::kProcessingTime);
-    collector_.SetTimestamp(event_time ? t.timestamp : kNoTimestamp);
-    InvokeUser(this->ctx_.name, [&] { f_.OnTimer(t.timestamp, timer_context_, collector_); });
+    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
   }
 
   KeyContext<K, KF1> keys1_;
