@@ -1,5 +1,7 @@
 #include "freshet/environment.h"
 
+#include <limits>
+
 #include "cluster/mini_cluster.h"
 #include "freshet/data_stream.h"
 #include "graph/stream_graph.h"
@@ -59,7 +61,19 @@ int StreamExecutionEnvironment::AddTransformation(internal::Transformation t) {
 }
 
 DataStream<int64_t> StreamExecutionEnvironment::FromSequence(int64_t from, int64_t to) {
-  int64_t count = to >= from ? to - from + 1 : 0;
+  int64_t count = 0;
+  if (to >= from) {
+    int64_t span = 0;
+    if (__builtin_sub_overflow(to, from, &span) || span == std::numeric_limits<int64_t>::max()) {
+      // More than 2^63 - 1 numbers cannot be counted; Execute() reports it.
+      if (config_error_.IsOk()) {
+        config_error_ = Status::InvalidArgument("FromSequence(" + std::to_string(from) + ", " + std::to_string(to) +
+                                                "): the range holds more than 2^63 - 1 numbers");
+      }
+    } else {
+      count = span + 1;
+    }
+  }
   auto stream = FromGenerator([from](int64_t i) { return from + i; }, count);
   GetTransformation(stream.Id()).name = "Source: Sequence Source";
   return stream;

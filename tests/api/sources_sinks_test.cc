@@ -798,3 +798,28 @@ TEST(BadInputTest, UnknownConfigurationKeyIsNamed) {
 
 }  // namespace
 }  // namespace freshet
+
+namespace freshet {
+namespace {
+
+TEST(FromSequenceRangeTest, ARangeTooLargeToCountIsReportedByExecute) {
+  auto env = StreamExecutionEnvironment::Create();
+  env->FromSequence(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())
+      .SinkTo([](const int64_t&) {});
+  auto result = env->Execute();
+  ASSERT_FALSE(result.IsOk());
+  EXPECT_EQ(result.GetStatus().Code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.GetStatus().Message().find("FromSequence"), std::string::npos) << result.GetStatus().Message();
+}
+
+TEST(FromSequenceRangeTest, TheWidestCountableRangeIsAccepted) {
+  auto env = StreamExecutionEnvironment::Create();
+  // 2^62 numbers: accepted at build time; only the first few are read here.
+  auto stream = env->FromSequence(0, (int64_t{1} << 62) - 1);
+  auto client = env->ExecuteAsync();
+  ASSERT_FALSE(client.IsOk()) << "no sink yet: the job must be rejected for that, not for its range";
+  EXPECT_EQ(client.GetStatus().Message().find("FromSequence"), std::string::npos) << client.GetStatus().Message();
+}
+
+}  // namespace
+}  // namespace freshet
