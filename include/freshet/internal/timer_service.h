@@ -24,6 +24,39 @@ class ProcessingTimeService {
   virtual void RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) = 0;
 };
 
+/// One-shot callbacks ordered by time (then by registration), run once
+/// their time is reached. Not thread-safe: owned by one task thread.
+class CallbackQueue {
+ public:
+  void Add(Timestamp time, std::function<void(Timestamp)> callback) {
+    queue_.push(Entry{time, seq_++, std::move(callback)});
+  }
+  bool Empty() const { return queue_.empty(); }
+  size_t Size() const { return queue_.size(); }
+  /// Time of the earliest callback. REQUIRES: !Empty().
+  Timestamp NextTime() const { return queue_.top().time; }
+  /// Runs, in order, every callback due at `now` (also those added meanwhile).
+  void RunDue(Timestamp now) {
+    while (!queue_.empty() && queue_.top().time <= now) {
+      auto callback = std::move(const_cast<Entry&>(queue_.top()).callback);
+      queue_.pop();
+      callback(now);
+    }
+  }
+
+ private:
+  struct Entry {
+    Timestamp time;
+    uint64_t seq;
+    std::function<void(Timestamp)> callback;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+  uint64_t seq_ = 0;
+};
+
 /// Hash of a timer namespace; specialized by window types.
 template <class N, class Enable = void>
 struct NamespaceHash {

@@ -28,31 +28,18 @@ class ManualProcessingTimeService final : public internal::ProcessingTimeService
  public:
   Timestamp CurrentProcessingTime() const override { return now_; }
   void RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) override {
-    queue_.push(Entry{time, seq_++, std::move(callback)});
+    queue_.Add(time, std::move(callback));
   }
   /// Moves time to `t` and runs every callback due by then, in time order.
   void SetTime(Timestamp t) {
     now_ = t;
-    while (!queue_.empty() && queue_.top().time <= now_) {
-      auto cb = std::move(const_cast<Entry&>(queue_.top()).callback);
-      queue_.pop();
-      cb(now_);
-    }
+    queue_.RunDue(now_);
   }
-  size_t PendingTimers() const { return queue_.size(); }
+  size_t PendingTimers() const { return queue_.Size(); }
 
  private:
-  struct Entry {
-    Timestamp time;
-    uint64_t seq;
-    std::function<void(Timestamp)> callback;
-  };
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
-  };
   Timestamp now_ = 0;
-  uint64_t seq_ = 0;
-  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+  internal::CallbackQueue queue_;
 };
 
 /// Records what an operator emits.

@@ -373,21 +373,16 @@ void StreamTask::MaybeFlush() {
 }
 
 void TaskProcessingTimeService::RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) {
-  queue_.push(Entry{time, seq_++, std::move(callback)});
+  queue_.Add(time, std::move(callback));
 }
 
 void TaskProcessingTimeService::FireDue() {
-  Timestamp now = clock_.NowMillis();
-  while (!queue_.empty() && queue_.top().time <= now) {
-    auto callback = std::move(const_cast<Entry&>(queue_.top()).callback);
-    queue_.pop();
-    callback(now);
-  }
+  queue_.RunDue(clock_.NowMillis());
 }
 
 int64_t TaskProcessingTimeService::NanosUntilNext() const {
-  if (queue_.empty()) return -1;
-  int64_t ms = queue_.top().time - clock_.NowMillis();
+  if (queue_.Empty()) return -1;
+  int64_t ms = queue_.NextTime() - clock_.NowMillis();
   return ms <= 0 ? 0 : ms * 1'000'000;
 }
 

@@ -33,24 +33,15 @@ class TaskProcessingTimeService final : public ProcessingTimeService {
   explicit TaskProcessingTimeService(Clock& clock) : clock_(clock) {}
   Timestamp CurrentProcessingTime() const override { return clock_.NowMillis(); }
   void RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) override;
-  bool HasTimers() const { return !queue_.empty(); }
+  bool HasTimers() const { return !queue_.Empty(); }
   /// Runs every callback that is due.
   void FireDue();
   /// Nanoseconds until the next callback is due (-1: none).
   int64_t NanosUntilNext() const;
 
  private:
-  struct Entry {
-    Timestamp time;
-    uint64_t seq;
-    std::function<void(Timestamp)> callback;
-  };
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
-  };
   Clock& clock_;
-  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
-  uint64_t seq_ = 0;
+  CallbackQueue queue_;
 };
 
 class StreamTask {
