@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "freshet/checkpoint.h"
 #include "freshet/status.h"
 #include "freshet/types.h"
 
@@ -34,7 +35,17 @@ struct ExecutionOptions {
   /// `pipeline.auto-watermark-interval` (ms): how often periodic watermark
   /// generators are asked for a watermark. 0 disables periodic emission.
   int64_t auto_watermark_interval_ms = 200;
+  /// `execution.checkpointing.*` and `state.checkpoints.*`: when and how
+  /// checkpoints are taken and kept. Disabled by default (interval 0).
+  CheckpointOptions checkpoint;
+  /// `restart-strategy.*`: whether and when the job restarts after a task
+  /// failure. Unset kind: Flink's default (see RestartStrategyOptions).
+  RestartStrategyOptions restart;
+  /// `execution.savepoint.*`: the savepoint or checkpoint the job starts from.
+  RestoreOptions restore;
 
+  /// Checks every field; the error names the offending key. Checkpointing
+  /// enabled (interval > 0) requires `state.checkpoints.dir`.
   Status Validate() const;
 };
 
@@ -48,9 +59,19 @@ class Configuration {
   std::optional<std::string> Get(const std::string& key) const;
   const std::map<std::string, std::string>& Values() const { return values_; }
 
-  /// Applies the known keys onto `options`; an unknown `pipeline.*`,
-  /// `execution.*` or `parallelism.*` key or a malformed value is an error
-  /// naming the key.
+  /// Applies the known keys onto `options`, then validates them; an unknown
+  /// `pipeline.*`, `execution.*`, `parallelism.*`, `restart-strategy.*` or
+  /// `state.checkpoints.*` key or a malformed value is an InvalidArgument
+  /// naming the key (and the value). Other keys are ignored.
+  ///
+  /// Durations (`*.interval`, `*.timeout`, `*.delay`, `*-backoff`, ...) take
+  /// Flink's forms: a plain integer is milliseconds; otherwise a number and
+  /// a unit, with or without a space between ("500 ms", "10s", "1 min",
+  /// "2 h", "1 d"). Units, case-insensitive: ms/milli/millis/milliseconds,
+  /// s/sec/secs/second/seconds, m/min/minute/minutes, h/hour/hours, d/day/days.
+  /// When both a key and its older alias are set (`restart-strategy.type` /
+  /// `restart-strategy`, `execution.checkpointing.unaligned.enabled` /
+  /// `execution.checkpointing.unaligned`), the newer key wins.
   Status ApplyTo(ExecutionOptions& options) const;
 
  private:

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,22 @@ class CollectionSource final : public Source<T> {
       for (; next_ < end; ++next_) out.Collect((*values_)[next_]);
       return next_ < values_->size() ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
     }
+    /// One split: the index of the next element.
+    Result<std::vector<std::string>> SnapshotState(CheckpointId) override {
+      uint64_t next = next_;
+      return std::vector<std::string>{std::string(reinterpret_cast<const char*>(&next), sizeof(next))};
+    }
+    Status RestoreState(std::vector<std::string> splits) override {
+      next_ = values_->size();
+      if (splits.empty()) return Status::Ok();
+      uint64_t next = 0;
+      if (splits.size() != 1 || splits[0].size() != sizeof(next)) {
+        return Status::Corruption("collection source state does not decode");
+      }
+      std::memcpy(&next, splits[0].data(), sizeof(next));
+      next_ = std::min<size_t>(next, values_->size());
+      return Status::Ok();
+    }
 
    private:
     std::shared_ptr<const std::vector<T>> values_;
@@ -80,8 +97,11 @@ class GeneratorSource final : public Source<T> {
   class Reader final : public SourceReader<T> {
    public:
     Reader(F fn, int64_t begin, int64_t end, int64_t stride, double rate, Clock& clock)
-        : fn_(std::move(fn)), next_(begin), end_(end), stride_(stride), rate_(rate), clock_(clock) {}
+        : fn_(std::move(fn)), rate_(rate), clock_(clock) {
+      if (begin < end) ranges_.push_back({begin, end, stride});
+    }
     Result<InputStatus> PollNext(ReaderOutput<T>& out) override {
+      if (ranges_.empty()) return InputStatus::kEndOfInput;
       int64_t budget = kBatch;
       if (rate_ > 0) {
         int64_t now = clock_.MonotonicNanos();
@@ -93,21 +113,44 @@ class GeneratorSource final : public Source<T> {
         }
         budget = std::min(budget, allowed);
       }
-      for (int64_t i = 0; i < budget && next_ < end_; ++i) {
-        out.Collect(fn_(next_));
-        next_ += stride_;
+      Range& r = ranges_.front();
+      int64_t i = 0;
+      for (; i < budget && r.next < r.end; ++i) {
+        out.Collect(fn_(r.next));
+        r.next += r.stride;
       }
-      emitted_ += budget;
-      return next_ < end_ ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+      emitted_ += i;
+      if (r.next >= r.end) ranges_.erase(ranges_.begin());
+      return ranges_.empty() ? InputStatus::kEndOfInput : InputStatus::kMoreAvailable;
     }
     Duration PollDelay() const override { return delay_; }
+    /// One split per unfinished range: (next, end, stride).
+    Result<std::vector<std::string>> SnapshotState(CheckpointId) override {
+      std::vector<std::string> out;
+      for (const Range& r : ranges_) out.emplace_back(reinterpret_cast<const char*>(&r), sizeof(Range));
+      return out;
+    }
+    Status RestoreState(std::vector<std::string> splits) override {
+      ranges_.clear();
+      for (const std::string& s : splits) {
+        Range r;
+        if (s.size() != sizeof(Range)) return Status::Corruption("generator source state does not decode");
+        std::memcpy(&r, s.data(), sizeof(r));
+        if (r.stride <= 0) return Status::Corruption("generator source state has a bad stride");
+        if (r.next < r.end) ranges_.push_back(r);
+      }
+      return Status::Ok();
+    }
 
    private:
+    struct Range {
+      int64_t next;
+      int64_t end;
+      int64_t stride;
+    };
     static constexpr int64_t kBatch = 4096;
     F fn_;
-    int64_t next_;
-    int64_t end_;
-    int64_t stride_;
+    std::vector<Range> ranges_;
     double rate_;
     Clock& clock_;
     int64_t start_ns_ = -1;

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "freshet/configuration.h"
@@ -51,6 +52,28 @@ class StreamExecutionEnvironment {
   }
   StreamExecutionEnvironment& DisableOperatorChaining() {
     options_.chaining_enabled = false;
+    return *this;
+  }
+  /// Takes a checkpoint every `interval` (> 0; 0 disables checkpointing)
+  /// in `mode`. Checkpointing also needs a directory:
+  /// `GetCheckpointConfig().directory` or `state.checkpoints.dir`.
+  StreamExecutionEnvironment& EnableCheckpointing(Duration interval,
+                                                  CheckpointingMode mode = CheckpointingMode::kExactlyOnce) {
+    options_.checkpoint.interval_ms = interval.count();
+    options_.checkpoint.mode = mode;
+    return *this;
+  }
+  /// The checkpoint settings, to change in place before Execute().
+  CheckpointOptions& GetCheckpointConfig() { return options_.checkpoint; }
+  /// Replaces the restart strategy (by default chosen from whether
+  /// checkpointing is enabled).
+  StreamExecutionEnvironment& SetRestartStrategy(RestartStrategyOptions restart) {
+    options_.restart = std::move(restart);
+    return *this;
+  }
+  /// Starts the job from a savepoint or retained checkpoint.
+  StreamExecutionEnvironment& SetStateRestore(RestoreOptions restore) {
+    options_.restore = std::move(restore);
     return *this;
   }
   ExecutionOptions& GetOptions() { return options_; }

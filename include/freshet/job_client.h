@@ -12,7 +12,7 @@
 
 namespace freshet {
 
-enum class JobStatus { kCreated, kRunning, kFinished, kFailed, kCanceling, kCanceled };
+enum class JobStatus { kCreated, kRunning, kFinished, kFailed, kCanceling, kCanceled, kRestarting };
 const char* JobStatusName(JobStatus status);
 
 struct JobExecutionResult {
@@ -27,6 +27,14 @@ struct JobExecutionResult {
   std::map<std::string, std::vector<std::string>> accumulators;
   /// Operator counters summed over subtasks ("<operator>.numLateRecordsDropped").
   std::map<std::string, int64_t> counters;
+  /// Times the job restarted after a failure.
+  int restarts = 0;
+  /// Checkpoints (and savepoints) completed and failed.
+  int64_t checkpoints_completed = 0;
+  int64_t checkpoints_failed = 0;
+  /// What recovery did, in order: the snapshot the job started from,
+  /// failures, damaged checkpoints skipped, restarts and their snapshots.
+  std::vector<std::string> recovery_events;
 };
 
 /// A running or finished job. Thread-safe.
@@ -41,6 +49,20 @@ class JobClient {
   virtual Result<JobExecutionResult> Wait() = 0;
   /// Like Wait(), but gives up after `timeout` (std::nullopt: still running).
   virtual std::optional<Result<JobExecutionResult>> WaitFor(Duration timeout) = 0;
+
+  /// Takes a savepoint into a new directory under `target_directory`;
+  /// blocks until it is complete and returns its path. The job goes on.
+  virtual Result<std::string> TriggerSavepoint(const std::string& target_directory) = 0;
+  /// Takes a savepoint and stops the job; Wait() then reports it finished.
+  /// With `drain`, sources end their input first, so event time advances
+  /// to the end (windows fire, timers run) before the savepoint.
+  virtual Result<std::string> StopWithSavepoint(const std::string& target_directory, bool drain = false) = 0;
+  /// Directories of the retained checkpoints and of savepoints taken, newest first.
+  virtual std::vector<std::string> CompletedCheckpoints() const = 0;
 };
+
+/// Deletes a savepoint (or retained checkpoint) directory. Refuses a
+/// directory that is not one, so a wrong path cannot delete other data.
+Status DisposeSavepoint(const std::string& path);
 
 }  // namespace freshet

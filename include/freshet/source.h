@@ -8,7 +8,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "freshet/checkpoint.h"
 #include "freshet/internal/operator.h"
 #include "freshet/status.h"
 #include "freshet/types.h"
@@ -74,6 +76,20 @@ class SourceReader {
   /// How long to wait after kNothingAvailable before polling again.
   virtual Duration PollDelay() const { return Duration(50); }
   virtual void Close() {}
+
+  /// The reader's unfinished splits with their positions, for checkpoint
+  /// `id`: one entry per split. Called on the task thread between polls.
+  /// After a restore (possibly at another parallelism) the entries of all
+  /// readers are redistributed over the new readers.
+  virtual Result<std::vector<std::string>> SnapshotState(CheckpointId /*id*/) {
+    return Status::FailedPrecondition("this source does not implement SnapshotState, so it cannot be checkpointed");
+  }
+  /// Called before Open() when the job starts from a snapshot: the reader
+  /// reads exactly these splits (possibly none) instead of its initial
+  /// assignment.
+  virtual Status RestoreState(std::vector<std::string> /*splits*/) {
+    return Status::FailedPrecondition("this source does not implement RestoreState, so it cannot be restored");
+  }
 };
 
 template <class T>

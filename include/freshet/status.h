@@ -10,6 +10,8 @@
 ///   kUserFunctionError   a user function threw; the job fails, a restart may help.
 ///   kCancelled           the operation was cancelled on request; not retryable.
 ///   kCorruption          bytes did not decode; not retryable.
+///   kFailedPrecondition  the system is not in a state that allows the operation
+///                        (e.g. a snapshot incompatible with the job); not retryable.
 ///   kInternal            an invariant of Freshet broke; a bug.
 
 #include <cstdlib>
@@ -31,6 +33,7 @@ enum class StatusCode {
   kUserFunctionError,
   kCancelled,
   kCorruption,
+  kFailedPrecondition,
   kInternal,
 };
 
@@ -49,6 +52,7 @@ class [[nodiscard]] Status {
   static Status UserFunctionError(std::string m) { return {StatusCode::kUserFunctionError, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool IsOk() const { return code_ == StatusCode::kOk; }

@@ -1,5 +1,6 @@
 #include "freshet/environment.h"
 
+#include <filesystem>
 #include <limits>
 
 #include "cluster/mini_cluster.h"
@@ -35,6 +36,14 @@ class EmbeddedJobClient final : public JobClient {
     if (r) cluster_->Executor().ReleaseJob(job_id_);
     return r;
   }
+  Result<std::string> TriggerSavepoint(const std::string& target_directory) override {
+    return master_->TriggerSavepoint(target_directory, internal::SavepointMode::kSavepoint);
+  }
+  Result<std::string> StopWithSavepoint(const std::string& target_directory, bool drain) override {
+    return master_->TriggerSavepoint(target_directory,
+                                     drain ? internal::SavepointMode::kStopDrain : internal::SavepointMode::kStop);
+  }
+  std::vector<std::string> CompletedCheckpoints() const override { return master_->CompletedCheckpoints(); }
 
  private:
   std::unique_ptr<internal::MiniCluster> cluster_;
@@ -43,6 +52,12 @@ class EmbeddedJobClient final : public JobClient {
 };
 
 }  // namespace
+
+Status DisposeSavepoint(const std::string& path) {
+  std::string dir = path;
+  if (std::filesystem::path(dir).filename() == "_metadata") dir = std::filesystem::path(dir).parent_path().string();
+  return internal::DisposeCheckpoint(dir);
+}
 
 std::unique_ptr<StreamExecutionEnvironment> StreamExecutionEnvironment::Create() {
   return std::unique_ptr<StreamExecutionEnvironment>(new StreamExecutionEnvironment());

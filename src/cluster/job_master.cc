@@ -1,18 +1,31 @@
 #include "cluster/job_master.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <set>
 
 namespace freshet::internal {
 
-JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, TaskExecutor& executor)
-    : job_(std::move(job)), executor_(executor) {
+JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, TaskExecutor& executor, Clock& clock)
+    : job_(std::move(job)), executor_(executor), clock_(clock) {
   result_.job_id = job_->job_id;
   result_.job_name = job_->stream_graph->job_name;
+  const ExecutionOptions& options = job_->stream_graph->options;
+  coordinator_ = std::make_unique<CheckpointCoordinator>(job_, options.checkpoint, *this, clock_,
+                                                         [this](Status s) { OnCheckpointFailure(std::move(s)); });
+  restart_strategy_ = RestartStrategy::Create(options.restart, options.checkpoint.Enabled());
 }
 
-JobMaster::~JobMaster() = default;
+JobMaster::~JobMaster() {
+  {
+    std::lock_guard lock(mu_);
+    stop_timer_ = true;
+    timer_cv_.notify_all();
+  }
+  if (timer_thread_.joinable()) timer_thread_.join();
+}
 
 int JobMaster::RequiredSlots(const JobGraph& job) {
   std::map<std::string, int> widest;
@@ -28,6 +41,40 @@ Status JobMaster::Start() {
   if (needed > executor_.NumSlots()) {
     return Status::Unavailable(fmt::format("the job needs {} slots, the cluster offers {}", needed, executor_.NumSlots()));
   }
+  const RestoreOptions& restore = g.options.restore;
+  if (!restore.path.empty()) {
+    std::string dir = restore.path;
+    if (std::filesystem::path(dir).filename() == "_metadata") dir = std::filesystem::path(dir).parent_path().string();
+    FRESHET_ASSIGN_OR_RETURN(CheckpointMetadata md, ReadMetadata(dir));
+    Status verified = VerifyCheckpoint(dir, md);
+    if (!verified.IsOk()) {
+      return Status(verified.Code(), fmt::format("cannot restore from {}: {}", dir, verified.Message()));
+    }
+    std::vector<RestoreTarget> targets;
+    for (const auto& [id, node] : g.nodes) {
+      targets.push_back({OperatorIdOf(node), node.name, node.parallelism, node.max_parallelism});
+    }
+    Status compatible = CheckRestoreCompatibility(md, targets, restore.allow_non_restored_state);
+    if (!compatible.IsOk()) {
+      return Status(compatible.Code(), fmt::format("cannot restore from {}: {}", dir, compatible.Message()));
+    }
+    coordinator_->SetNextId(md.checkpoint_id + 1);
+    restore_ = RestoreSource{dir, std::move(md)};
+    result_.recovery_events.push_back(fmt::format("started from {} {} ({})",
+                                                  restore_->metadata.savepoint ? "savepoint" : "checkpoint",
+                                                  restore_->metadata.checkpoint_id, dir));
+  }
+  std::unique_lock lock(mu_);
+  start_ = std::chrono::steady_clock::now();
+  status_ = JobStatus::kRunning;
+  Status s = DeployLocked(lock);
+  if (!s.IsOk()) return s;
+  timer_thread_ = std::thread([this] { TimerLoop(); });
+  return Status::Ok();
+}
+
+Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
+  const StreamGraph& g = *job_->stream_graph;
   // Slot sharing: group g owns slots [offset_g, offset_g + width_g).
   std::map<std::string, int> offsets;
   {
@@ -41,11 +88,10 @@ Status JobMaster::Start() {
       offset += width;
     }
   }
-
+  executions_.clear();
+  execution_vertex_.clear();
   std::vector<std::string> ids;
-  std::unique_lock lock(mu_);
-  start_ = std::chrono::steady_clock::now();
-  status_ = JobStatus::kRunning;
+  std::map<std::pair<int, int>, std::string> tasks;
   for (const JobVertex& v : job_->vertices) {
     for (int i = 0; i < v.parallelism; ++i) {
       TaskDeploymentDescriptor tdd;
@@ -54,6 +100,7 @@ Status JobMaster::Start() {
       tdd.subtask = i;
       tdd.parallelism = v.parallelism;
       tdd.max_parallelism = v.max_parallelism;
+      tdd.attempt = attempt_;
       tdd.slot = offsets[v.slot_sharing_group] + i;
       tdd.key_groups = KeyGroupRangeForSubtask(i, v.parallelism, v.max_parallelism);
       for (int e : v.output_edges) {
@@ -69,6 +116,13 @@ Status JobMaster::Start() {
         for (int j = 0; j < producer.parallelism; ++j) gate.channels.push_back({PartitionId{job_->job_id, e, j}, i});
         tdd.inputs.push_back(std::move(gate));
       }
+      if (restore_) {
+        tdd.restore_directory = restore_->directory;
+        for (int node : v.chain) {
+          const OperatorStateHandle* h = restore_->metadata.FindOperator(OperatorIdOf(g.Node(node)));
+          tdd.restore.push_back(h != nullptr ? AssignRestore(*h, i, v.parallelism) : OperatorRestoreRefs{});
+        }
+      }
       std::string id = tdd.ExecutionId();
       Status s = executor_.DeployTask(std::move(tdd), job_, this);
       if (!s.IsOk()) {
@@ -79,13 +133,16 @@ Status JobMaster::Start() {
       }
       executions_[id] = ExecutionState::kCreated;
       execution_vertex_[id] = {v.id, i};
+      tasks[{v.id, i}] = id;
       ids.push_back(std::move(id));
     }
   }
   running_ = static_cast<int>(ids.size());
   for (auto& [id, state] : executions_) state = ExecutionState::kRunning;
   lock.unlock();
+  coordinator_->StartAttempt(std::move(tasks));
   for (const std::string& id : ids) executor_.StartTask(id);
+  lock.lock();
   return Status::Ok();
 }
 
@@ -99,16 +156,43 @@ void JobMaster::Cancel() {
   std::lock_guard lock(mu_);
   if (status_ != JobStatus::kRunning && status_ != JobStatus::kCreated) return;
   status_ = JobStatus::kCanceling;
+  restarting_ = false;
+  restart_at_.reset();
   CancelAllLocked();
   if (running_ == 0) {
     status_ = JobStatus::kCanceled;
+    end_ = std::chrono::steady_clock::now();
+    coordinator_->Shutdown(!job_->stream_graph->options.checkpoint.retain_on_cancellation);
     done_cv_.notify_all();
   }
 }
 
 JobStatus JobMaster::GetStatus() const {
   std::lock_guard lock(mu_);
+  if (status_ == JobStatus::kRunning && restarting_) return JobStatus::kRestarting;
   return status_;
+}
+
+void JobMaster::FailLocked(Status failure) {
+  if (status_ != JobStatus::kRunning) return;
+  if (!restarting_ && failure.Code() != StatusCode::kFailedPrecondition) {
+    if (std::optional<int64_t> delay = restart_strategy_->OnFailure(clock_.MonotonicNanos() / 1'000'000)) {
+      spdlog::warn("job {}: {}; restarting in {} ms ({})", job_->job_id, failure.Message(), *delay,
+                   restart_strategy_->Describe());
+      result_.recovery_events.push_back(fmt::format("failure: {}", failure.Message()));
+      restarting_ = true;
+      failure_ = std::move(failure);
+      restart_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(*delay);
+      CancelAllLocked();
+      return;
+    }
+    failure = Status(failure.Code(), fmt::format("{} ({})", failure.Message(), restart_strategy_->ExhaustedReason()));
+  }
+  restarting_ = false;
+  restart_at_.reset();
+  failure_ = std::move(failure);
+  status_ = JobStatus::kFailed;
+  CancelAllLocked();
 }
 
 void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState state, Status status,
@@ -124,20 +208,138 @@ void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState
   for (auto& [name, bytes] : result.accumulators) {
     accumulators_[name][execution_vertex_[execution_id]] = std::move(bytes);
   }
-  if (state == ExecutionState::kFailed && failure_.IsOk()) {
+  if (state == ExecutionState::kFailed && !restarting_ && status_ == JobStatus::kRunning) {
+    FailLocked(std::move(status));
+  } else if (state == ExecutionState::kFailed && status_ == JobStatus::kCanceling && failure_.IsOk()) {
     failure_ = std::move(status);
-    if (status_ == JobStatus::kRunning || status_ == JobStatus::kCanceling) {
-      status_ = JobStatus::kFailed;
-      CancelAllLocked();
-    }
   }
-  if (running_ == 0) {
-    end_ = std::chrono::steady_clock::now();
-    if (status_ == JobStatus::kRunning) status_ = JobStatus::kFinished;
-    if (status_ == JobStatus::kCanceling) status_ = JobStatus::kCanceled;
-    done_cv_.notify_all();
+  if (running_ > 0) return;
+  if (restarting_) {
+    timer_cv_.notify_all();  // the timer thread redeploys at restart_at_
+    return;
+  }
+  end_ = std::chrono::steady_clock::now();
+  if (status_ == JobStatus::kRunning) status_ = JobStatus::kFinished;
+  if (status_ == JobStatus::kCanceling) status_ = JobStatus::kCanceled;
+  bool delete_checkpoints = status_ == JobStatus::kFinished ||
+                            (status_ == JobStatus::kCanceled &&
+                             !job_->stream_graph->options.checkpoint.retain_on_cancellation);
+  coordinator_->Shutdown(delete_checkpoints);
+  done_cv_.notify_all();
+}
+
+std::optional<JobMaster::RestoreSource> JobMaster::LatestValidCheckpoint() {
+  for (const CompletedCheckpoint& c : coordinator_->Completed()) {
+    Result<CheckpointMetadata> md = ReadMetadata(c.directory);
+    Status s = md.IsOk() ? VerifyCheckpoint(c.directory, *md) : md.GetStatus();
+    if (s.IsOk()) return RestoreSource{c.directory, std::move(*md)};
+    std::string event = fmt::format("{} {} at {} is damaged ({}); trying an older one",
+                                    c.savepoint ? "savepoint" : "checkpoint", c.id, c.directory, s.Message());
+    spdlog::warn("job {}: {}", job_->job_id, event);
+    std::lock_guard lock(mu_);
+    result_.recovery_events.push_back(std::move(event));
+  }
+  return std::nullopt;
+}
+
+void JobMaster::TimerLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_timer_) {
+    auto now = std::chrono::steady_clock::now();
+    if (restart_at_ && running_ == 0 && now >= *restart_at_) {
+      restart_at_.reset();
+      lock.unlock();
+      executor_.ReleaseJob(job_->job_id);  // every task thread has ended
+      bool had_checkpoints = !coordinator_->Completed().empty();
+      std::optional<RestoreSource> latest = LatestValidCheckpoint();
+      lock.lock();
+      if (status_ != JobStatus::kRunning || !restarting_) continue;  // cancelled meanwhile
+      if (!latest && had_checkpoints) {
+        restarting_ = false;
+        failure_ = Status::Corruption("no intact checkpoint is left to restore from; the job cannot recover");
+        status_ = JobStatus::kFailed;
+        end_ = std::chrono::steady_clock::now();
+        done_cv_.notify_all();
+        continue;
+      }
+      if (latest) restore_ = std::move(latest);
+      ++attempt_;
+      ++result_.restarts;
+      result_.recovery_events.push_back(
+          restore_ ? fmt::format("restarted (attempt {}) from {} {}", attempt_,
+                                 restore_->metadata.savepoint ? "savepoint" : "checkpoint",
+                                 restore_->metadata.checkpoint_id)
+                   : fmt::format("restarted (attempt {}) from the beginning", attempt_));
+      restarting_ = false;
+      failure_ = Status::Ok();
+      result_.records_in = result_.records_out = 0;
+      result_.counters.clear();
+      accumulators_.clear();
+      Status s = DeployLocked(lock);
+      if (!s.IsOk()) {
+        end_ = std::chrono::steady_clock::now();
+        done_cv_.notify_all();
+      }
+      continue;
+    }
+    Duration wait{50};
+    if (status_ == JobStatus::kRunning && !restarting_) {
+      lock.unlock();
+      wait = coordinator_->Tick();
+      lock.lock();
+    }
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    if (restart_at_ && running_ == 0) deadline = std::min(deadline, *restart_at_);
+    timer_cv_.wait_until(lock, deadline);
   }
 }
+
+void JobMaster::OnCheckpointFailure(Status failure) {
+  std::lock_guard lock(mu_);
+  if (status_ != JobStatus::kRunning || restarting_) return;
+  FailLocked(std::move(failure));
+}
+
+Result<std::string> JobMaster::TriggerSavepoint(const std::string& target, SavepointMode mode) {
+  {
+    std::lock_guard lock(mu_);
+    if (status_ != JobStatus::kRunning || restarting_) {
+      return Status::FailedPrecondition(fmt::format("job {} is {}; savepoints need a running job", job_->job_id,
+                                                    JobStatusName(restarting_ ? JobStatus::kRestarting : status_)));
+    }
+  }
+  return coordinator_->TriggerSavepoint(target, mode).get();
+}
+
+std::vector<std::string> JobMaster::CompletedCheckpoints() const {
+  std::vector<std::string> out;
+  for (const CompletedCheckpoint& c : coordinator_->Completed()) out.push_back(c.directory);
+  return out;
+}
+
+void JobMaster::AcknowledgeCheckpoint(const std::string& execution_id, CheckpointId id, TaskStateSnapshot state) {
+  coordinator_->Acknowledge(execution_id, id, std::move(state));
+}
+
+void JobMaster::DeclineCheckpoint(const std::string& execution_id, CheckpointId id, Status reason) {
+  coordinator_->Decline(execution_id, id, reason);
+}
+
+void JobMaster::ReportEndOfData(const std::string& execution_id) { coordinator_->ReportEndOfData(execution_id); }
+
+void JobMaster::TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) {
+  executor_.TriggerCheckpoint(execution_id, barrier);
+}
+
+void JobMaster::NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) {
+  executor_.NotifyCheckpointComplete(execution_id, id);
+}
+
+void JobMaster::NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) {
+  executor_.NotifyCheckpointAborted(execution_id, id);
+}
+
+void JobMaster::RequestDrain(const std::string& execution_id) { executor_.RequestDrain(execution_id); }
 
 Result<JobExecutionResult> JobMaster::OutcomeLocked() const {
   if (status_ == JobStatus::kFailed) {
@@ -149,6 +351,8 @@ Result<JobExecutionResult> JobMaster::OutcomeLocked() const {
   }
   JobExecutionResult r = result_;
   r.net_runtime = std::chrono::duration_cast<Duration>(end_ - start_);
+  r.checkpoints_completed = coordinator_->NumCompleted();
+  r.checkpoints_failed = coordinator_->NumFailed();
   for (const auto& [name, parts] : accumulators_) {
     auto& out = r.accumulators[name];
     for (const auto& [where, bytes] : parts) out.push_back(bytes);
@@ -159,8 +363,8 @@ Result<JobExecutionResult> JobMaster::OutcomeLocked() const {
 std::optional<Result<JobExecutionResult>> JobMaster::Wait(std::optional<Duration> timeout) {
   std::unique_lock lock(mu_);
   auto terminal = [this] {
-    return running_ == 0 && (status_ == JobStatus::kFinished || status_ == JobStatus::kFailed ||
-                             status_ == JobStatus::kCanceled);
+    return running_ == 0 && !restarting_ &&
+           (status_ == JobStatus::kFinished || status_ == JobStatus::kFailed || status_ == JobStatus::kCanceled);
   };
   if (timeout) {
     if (!done_cv_.wait_for(lock, *timeout, terminal)) return std::nullopt;

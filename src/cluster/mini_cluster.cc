@@ -7,12 +7,12 @@
 namespace freshet::internal {
 
 MiniCluster::MiniCluster(int num_slots, Clock& clock)
-    : executor_(std::make_unique<TaskExecutor>("taskmanager-0", num_slots, clock)) {}
+    : clock_(clock), executor_(std::make_unique<TaskExecutor>("taskmanager-0", num_slots, clock)) {}
 
 MiniCluster::~MiniCluster() = default;
 
 Result<std::shared_ptr<JobMaster>> MiniCluster::SubmitJob(std::shared_ptr<const JobGraph> job) {
-  auto master = std::make_shared<JobMaster>(job, *executor_);
+  auto master = std::make_shared<JobMaster>(job, *executor_, clock_);
   Status s = master->Start();
   if (!s.IsOk()) {
     executor_->ReleaseJob(job->job_id);

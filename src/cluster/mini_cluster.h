@@ -23,6 +23,7 @@ class MiniCluster {
   TaskExecutor& Executor() { return *executor_; }
 
  private:
+  Clock& clock_;
   std::unique_ptr<TaskExecutor> executor_;
 };
 

@@ -27,7 +27,7 @@ Status TaskExecutor::DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<co
   }
   std::string id = tdd.ExecutionId();
   auto entry = std::make_unique<Entry>();
-  entry->task = std::make_unique<StreamTask>(std::move(tdd), std::move(job), shuffle_, clock_);
+  entry->task = std::make_unique<StreamTask>(std::move(tdd), std::move(job), shuffle_, clock_, listener);
   entry->listener = listener;
   std::lock_guard lock(mu_);
   if (!tasks_.emplace(id, std::move(entry)).second) {
@@ -57,6 +57,30 @@ void TaskExecutor::CancelTask(const std::string& execution_id) {
   std::lock_guard lock(mu_);
   auto it = tasks_.find(execution_id);
   if (it != tasks_.end()) it->second->task->Cancel();
+}
+
+void TaskExecutor::TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(execution_id);
+  if (it != tasks_.end()) it->second->task->TriggerCheckpoint(barrier);
+}
+
+void TaskExecutor::NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(execution_id);
+  if (it != tasks_.end()) it->second->task->NotifyCheckpointComplete(id);
+}
+
+void TaskExecutor::NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(execution_id);
+  if (it != tasks_.end()) it->second->task->NotifyCheckpointAborted(id);
+}
+
+void TaskExecutor::RequestDrain(const std::string& execution_id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(execution_id);
+  if (it != tasks_.end()) it->second->task->RequestDrain();
 }
 
 void TaskExecutor::ReleaseJob(const std::string& job_id) {

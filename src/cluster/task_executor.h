@@ -14,7 +14,7 @@
 
 namespace freshet::internal {
 
-class TaskStateListener {
+class TaskStateListener : public CheckpointResponder {
  public:
   virtual ~TaskStateListener() = default;
   /// Called once per task, on the task's thread, as its last action.
@@ -37,6 +37,12 @@ class TaskExecutor {
   void StartTask(const std::string& execution_id);
   /// Asks a task to stop; returns at once.
   void CancelTask(const std::string& execution_id);
+  /// Checkpoint control, forwarded to the task's mailbox (no-ops for
+  /// unknown executions).
+  void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier);
+  void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id);
+  void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id);
+  void RequestDrain(const std::string& execution_id);
   /// Waits for the job's task threads to end and drops its partitions.
   void ReleaseJob(const std::string& job_id);
 

@@ -28,6 +28,8 @@ const char* JobStatusName(JobStatus status) {
       return "CANCELLING";
     case JobStatus::kCanceled:
       return "CANCELED";
+    case JobStatus::kRestarting:
+      return "RESTARTING";
   }
   return "UNKNOWN";
 }

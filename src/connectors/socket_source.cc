@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "freshet/connectors.h"
 
 namespace freshet {
@@ -51,6 +53,23 @@ class SocketLineReader final : public SourceReader<std::string> {
     ::freeaddrinfo(res);
     if (fd_ < 0) return Status::Unavailable("socket source: cannot connect to " + address + ": " + last_error);
     thread_ = std::thread([this] { ReadLoop(); });
+    return Status::Ok();
+  }
+
+  /// A socket cannot be rewound: checkpoints store no position, and after a
+  /// restore the reader reconnects and reads what arrives from then on.
+  Result<std::vector<std::string>> SnapshotState(CheckpointId id) override {
+    if (!warned_) {
+      warned_ = true;
+      spdlog::warn("socket source {}: a socket cannot be replayed; checkpoint {} stores no position, and lines "
+                   "received between a checkpoint and a failure are lost on recovery (at-most-once)",
+                   host_ + ":" + std::to_string(port_), id);
+    }
+    return std::vector<std::string>{};
+  }
+  Status RestoreState(std::vector<std::string>) override {
+    spdlog::warn("socket source {}: restored from a snapshot; lines sent before the restart are not replayed",
+                 host_ + ":" + std::to_string(port_));
     return Status::Ok();
   }
 
@@ -127,6 +146,7 @@ class SocketLineReader final : public SourceReader<std::string> {
   char delimiter_;
   SourceReaderContext& ctx_;
   int fd_ = -1;
+  bool warned_ = false;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable space_cv_;

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cstring>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "freshet/connectors.h"
@@ -22,7 +24,46 @@ class TextFileReader final : public SourceReader<std::string> {
       return Status::InvalidArgument("text file source: continuous mode watches a directory; '" + path_ +
                                      "' is a file");
     }
+    if (restored_) return Status::Ok();
     return Scan();
+  }
+
+  /// Splits: 'F' entries (path, byte offset of the next line) for the file
+  /// being read and the pending ones; in continuous mode one 'D' entry per
+  /// file already read, so a restored reader does not read it again.
+  Result<std::vector<std::string>> SnapshotState(CheckpointId) override {
+    std::vector<std::string> out;
+    if (file_ != nullptr) {
+      uint64_t offset = file_offset_ - (chunk_len_ - chunk_pos_) - carry_.size();
+      out.push_back(Entry('F', current_path_, offset));
+    }
+    for (const std::string& p : pending_) out.push_back(Entry('F', p, 0));
+    if (continuous_) {
+      for (const std::string& p : seen_) {
+        if ((file_ != nullptr && p == current_path_) || std::find(pending_.begin(), pending_.end(), p) != pending_.end()) {
+          continue;
+        }
+        out.push_back(Entry('D', p, 0));
+      }
+    }
+    return out;
+  }
+  Status RestoreState(std::vector<std::string> splits) override {
+    restored_ = true;
+    for (const std::string& e : splits) {
+      uint64_t offset = 0;
+      if (e.size() < 1 + sizeof(offset) || (e[0] != 'F' && e[0] != 'D')) {
+        return Status::Corruption("text file source state does not decode");
+      }
+      std::memcpy(&offset, e.data() + 1, sizeof(offset));
+      std::string path = e.substr(1 + sizeof(offset));
+      seen_.insert(path);
+      if (e[0] == 'F') {
+        pending_.push_back(path);
+        start_offsets_[path] = offset;
+      }
+    }
+    return Status::Ok();
   }
 
   Result<InputStatus> PollNext(ReaderOutput<std::string>& out) override {
@@ -38,6 +79,11 @@ class TextFileReader final : public SourceReader<std::string> {
         eof_ = false;
         carry_.clear();
         chunk_pos_ = chunk_len_ = 0;
+        file_offset_ = 0;
+        if (auto it = start_offsets_.find(current_path_); it != start_offsets_.end()) {
+          FRESHET_RETURN_IF_ERROR(Skip(it->second));
+          start_offsets_.erase(it);
+        }
       }
       // Split the buffered chunk into lines.
       while (emitted < kBatch) {
@@ -70,6 +116,7 @@ class TextFileReader final : public SourceReader<std::string> {
       Result<size_t> n = file_->Read(chunk_.data(), kChunk);
       if (!n.IsOk()) return n.GetStatus().WithContext("text file source");
       chunk_len_ = *n;
+      file_offset_ += *n;
       if (*n == 0) eof_ = true;
     }
     if (file_ != nullptr || !pending_.empty()) return InputStatus::kMoreAvailable;
@@ -86,6 +133,28 @@ class TextFileReader final : public SourceReader<std::string> {
 
  private:
   static constexpr int kBatch = 1024;
+
+  static std::string Entry(char kind, const std::string& path, uint64_t offset) {
+    std::string e(1, kind);
+    e.append(reinterpret_cast<const char*>(&offset), sizeof(offset));
+    e += path;
+    return e;
+  }
+  // Skips the first `offset` bytes of the current file (a restored position).
+  Status Skip(uint64_t offset) {
+    std::vector<char> scratch(kChunk);
+    while (file_offset_ < offset) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, offset - file_offset_));
+      Result<size_t> n = file_->Read(scratch.data(), want);
+      if (!n.IsOk()) return n.GetStatus().WithContext("text file source");
+      if (*n == 0) {
+        return Status::Corruption("text file source: '" + current_path_ + "' is shorter than the restored position " +
+                                  std::to_string(offset));
+      }
+      file_offset_ += *n;
+    }
+    return Status::Ok();
+  }
   static constexpr size_t kChunk = 64 * 1024;
 
   // Collects this subtask's share of files not seen before.
@@ -131,6 +200,9 @@ class TextFileReader final : public SourceReader<std::string> {
   std::string carry_;
   std::string line_;
   int64_t last_scan_ns_ = 0;
+  uint64_t file_offset_ = 0;  // bytes read from the current file
+  bool restored_ = false;
+  std::map<std::string, uint64_t> start_offsets_;  // restored positions of pending files
 };
 
 }  // namespace

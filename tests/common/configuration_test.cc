@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
+#include <utility>
 
 namespace freshet {
 namespace {
@@ -212,6 +214,429 @@ TEST(ExecutionOptionsTest, BoundaryValuesAreValid) {
   options.max_parallelism = 1;
   options.parallelism = 1;
   EXPECT_TRUE(options.Validate().IsOk());
+}
+
+// ---- checkpointing, restart strategy and restore settings --------------------
+
+// A configuration that enables checkpointing validly, to add settings to.
+Configuration CheckpointingConfig() {
+  Configuration config;
+  config.Set("execution.checkpointing.interval", "10 s").Set("state.checkpoints.dir", "/tmp/freshet-checkpoints");
+  return config;
+}
+
+TEST(ConfigurationTest, CheckpointRestartAndRestoreDefaults) {
+  ExecutionOptions options;
+  ASSERT_TRUE(Configuration().ApplyTo(options).IsOk());
+  EXPECT_FALSE(options.checkpoint.Enabled());
+  EXPECT_EQ(options.checkpoint.interval_ms, 0);
+  EXPECT_EQ(options.checkpoint.mode, CheckpointingMode::kExactlyOnce);
+  EXPECT_FALSE(options.checkpoint.unaligned);
+  EXPECT_EQ(options.checkpoint.timeout_ms, 600'000);
+  EXPECT_EQ(options.checkpoint.max_concurrent, 1);
+  EXPECT_EQ(options.checkpoint.num_retained, 1);
+  EXPECT_TRUE(options.checkpoint.retain_on_cancellation);
+  EXPECT_TRUE(options.checkpoint.directory.empty());
+  EXPECT_FALSE(options.restart.kind.has_value());
+  EXPECT_TRUE(options.restore.path.empty());
+  EXPECT_FALSE(options.restore.allow_non_restored_state);
+}
+
+TEST(ConfigurationTest, AppliesEveryCheckpointKey) {
+  Configuration config;
+  config.Set("execution.checkpointing.interval", "30 s")
+      .Set("execution.checkpointing.mode", "EXACTLY_ONCE")
+      .Set("execution.checkpointing.unaligned.enabled", "true")
+      .Set("execution.checkpointing.aligned-checkpoint-timeout", "2 s")
+      .Set("execution.checkpointing.timeout", "5 min")
+      .Set("execution.checkpointing.min-pause", "500 ms")
+      .Set("execution.checkpointing.max-concurrent-checkpoints", "3")
+      .Set("execution.checkpointing.tolerable-failed-checkpoints", "4")
+      .Set("execution.checkpointing.externalized-checkpoint-retention", "DELETE_ON_CANCELLATION")
+      .Set("state.checkpoints.num-retained", "5")
+      .Set("state.checkpoints.dir", "/data/checkpoints");
+  ExecutionOptions options;
+  Status s = config.ApplyTo(options);
+  ASSERT_TRUE(s.IsOk()) << s.ToString();
+  const CheckpointOptions& c = options.checkpoint;
+  EXPECT_TRUE(c.Enabled());
+  EXPECT_EQ(c.interval_ms, 30'000);
+  EXPECT_EQ(c.mode, CheckpointingMode::kExactlyOnce);
+  EXPECT_TRUE(c.unaligned);
+  EXPECT_EQ(c.aligned_checkpoint_timeout_ms, 2'000);
+  EXPECT_EQ(c.timeout_ms, 300'000);
+  EXPECT_EQ(c.min_pause_ms, 500);
+  EXPECT_EQ(c.max_concurrent, 3);
+  EXPECT_EQ(c.tolerable_failures, 4);
+  EXPECT_FALSE(c.retain_on_cancellation);
+  EXPECT_EQ(c.num_retained, 5);
+  EXPECT_EQ(c.directory, "/data/checkpoints");
+}
+
+TEST(ConfigurationTest, CheckpointingModeIsCaseInsensitive) {
+  const std::pair<const char*, CheckpointingMode> cases[] = {
+      {"AT_LEAST_ONCE", CheckpointingMode::kAtLeastOnce},
+      {"at_least_once", CheckpointingMode::kAtLeastOnce},
+      {"Exactly_Once", CheckpointingMode::kExactlyOnce},
+      {"exactly_once", CheckpointingMode::kExactlyOnce},
+  };
+  for (auto [text, expected] : cases) {
+    ExecutionOptions options;
+    options.checkpoint.mode = expected == CheckpointingMode::kExactlyOnce ? CheckpointingMode::kAtLeastOnce
+                                                                          : CheckpointingMode::kExactlyOnce;
+    Status s = ApplyOne("execution.checkpointing.mode", text, options);
+    ASSERT_TRUE(s.IsOk()) << text << ": " << s.ToString();
+    EXPECT_EQ(options.checkpoint.mode, expected) << text;
+  }
+  for (const char* bad : {"", "EXACTLY-ONCE", "exactly once", "BATCH", " EXACTLY_ONCE"}) {
+    ExpectRejectedNaming("execution.checkpointing.mode", bad);
+  }
+}
+
+TEST(ConfigurationTest, UnalignedAcceptsBothKeysAndTheNewerWins) {
+  ExecutionOptions options;
+  ASSERT_TRUE(ApplyOne("execution.checkpointing.unaligned", "true", options).IsOk());
+  EXPECT_TRUE(options.checkpoint.unaligned);
+  ASSERT_TRUE(ApplyOne("execution.checkpointing.unaligned.enabled", "false", options).IsOk());
+  EXPECT_FALSE(options.checkpoint.unaligned);
+
+  Configuration both;
+  both.Set("execution.checkpointing.unaligned", "true").Set("execution.checkpointing.unaligned.enabled", "false");
+  ExecutionOptions from_both;
+  ASSERT_TRUE(both.ApplyTo(from_both).IsOk());
+  EXPECT_FALSE(from_both.checkpoint.unaligned);
+
+  ExpectRejectedNaming("execution.checkpointing.unaligned", "yes");
+  ExpectRejectedNaming("execution.checkpointing.unaligned.enabled", "1");
+}
+
+TEST(ConfigurationTest, ExternalizedRetentionValues) {
+  for (auto [text, retain] : {std::pair<const char*, bool>{"RETAIN_ON_CANCELLATION", true},
+                              {"DELETE_ON_CANCELLATION", false},
+                              {"NO_EXTERNALIZED_CHECKPOINTS", false},
+                              {"retain_on_cancellation", true}}) {
+    ExecutionOptions options;
+    options.checkpoint.retain_on_cancellation = !retain;
+    Status s = ApplyOne("execution.checkpointing.externalized-checkpoint-retention", text, options);
+    ASSERT_TRUE(s.IsOk()) << text << ": " << s.ToString();
+    EXPECT_EQ(options.checkpoint.retain_on_cancellation, retain) << text;
+  }
+  ExpectRejectedNaming("execution.checkpointing.externalized-checkpoint-retention", "RETAIN");
+  ExpectRejectedNaming("execution.checkpointing.externalized-checkpoint-retention", "");
+}
+
+TEST(ConfigurationTest, DurationForms) {
+  const std::pair<const char*, int64_t> cases[] = {
+      {"1", 1},
+      {"1500", 1'500},
+      {"500 ms", 500},
+      {"500ms", 500},
+      {"7 milli", 7},
+      {"7 millis", 7},
+      {"7 millisecond", 7},
+      {"7 milliseconds", 7},
+      {"10 s", 10'000},
+      {"10s", 10'000},
+      {"3 sec", 3'000},
+      {"3 secs", 3'000},
+      {"1 second", 1'000},
+      {"2 seconds", 2'000},
+      {"1 min", 60'000},
+      {"1min", 60'000},
+      {"2 m", 120'000},
+      {"1 minute", 60'000},
+      {"5 minutes", 300'000},
+      {"2 h", 7'200'000},
+      {"1 hour", 3'600'000},
+      {"3 hours", 10'800'000},
+      {"1 d", 86'400'000},
+      {"1 day", 86'400'000},
+      {"2 days", 172'800'000},
+      {"10 S", 10'000},
+      {"1 MIN", 60'000},
+      {"10  s", 10'000},
+  };
+  for (auto [text, expected] : cases) {
+    Configuration config = CheckpointingConfig();
+    config.Set("execution.checkpointing.timeout", text);
+    config.Set("execution.checkpointing.min-pause", text);
+    ExecutionOptions options;
+    Status s = config.ApplyTo(options);
+    ASSERT_TRUE(s.IsOk()) << text << ": " << s.ToString();
+    EXPECT_EQ(options.checkpoint.timeout_ms, expected) << text;
+    EXPECT_EQ(options.checkpoint.min_pause_ms, expected) << text;
+  }
+}
+
+TEST(ConfigurationTest, OlderDurationKeysAcceptTheSameForms) {
+  ExecutionOptions options;
+  ASSERT_TRUE(ApplyOne("execution.buffer-timeout", "1 s", options).IsOk());
+  EXPECT_EQ(options.buffer_timeout_ms, 1'000);
+  ASSERT_TRUE(ApplyOne("pipeline.auto-watermark-interval", "2s", options).IsOk());
+  EXPECT_EQ(options.auto_watermark_interval_ms, 2'000);
+}
+
+TEST(ConfigurationTest, MalformedDurationsAreRejectedNamingKeyAndValue) {
+  const char* duration_keys[] = {
+      "execution.checkpointing.interval",
+      "execution.checkpointing.aligned-checkpoint-timeout",
+      "execution.checkpointing.timeout",
+      "execution.checkpointing.min-pause",
+      "restart-strategy.fixed-delay.delay",
+      "restart-strategy.failure-rate.failure-rate-interval",
+      "restart-strategy.failure-rate.delay",
+      "restart-strategy.exponential-delay.initial-backoff",
+      "restart-strategy.exponential-delay.max-backoff",
+      "restart-strategy.exponential-delay.reset-backoff-threshold",
+  };
+  for (const char* key : duration_keys) {
+    for (const char* bad : {"", "abc", "10 parsecs", "1.5 s", "s", " 10 s", "10 s ", "10 ", "1e3", "0x10", "10 s s",
+                            "10 ms5", "99999999999999999999", "9223372036854775807 d"}) {
+      ExecutionOptions options;
+      Status s = ApplyOne(key, bad, options);
+      EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument) << key << " = '" << bad << "'";
+      EXPECT_NE(s.Message().find(key), std::string::npos) << s.Message();
+      std::string quoted = std::string(1, '\'').append(bad).append(1, '\'');
+      EXPECT_NE(s.Message().find(quoted), std::string::npos) << s.Message();
+    }
+  }
+}
+
+TEST(ConfigurationTest, BadCheckpointIntegersAreRejected) {
+  for (const char* key : {"execution.checkpointing.max-concurrent-checkpoints",
+                          "execution.checkpointing.tolerable-failed-checkpoints", "state.checkpoints.num-retained"}) {
+    for (const char* bad : {"", "two", "2.5", "2 s", "4294967298"}) {
+      ExpectRejectedNaming(key, bad);
+    }
+  }
+}
+
+TEST(ConfigurationTest, AppliesEveryRestartStrategyKey) {
+  Configuration config;
+  config.Set("restart-strategy.type", "exponential-delay")
+      .Set("restart-strategy.fixed-delay.attempts", "7")
+      .Set("restart-strategy.fixed-delay.delay", "3 s")
+      .Set("restart-strategy.failure-rate.max-failures-per-interval", "4")
+      .Set("restart-strategy.failure-rate.failure-rate-interval", "5 min")
+      .Set("restart-strategy.failure-rate.delay", "20 s")
+      .Set("restart-strategy.exponential-delay.initial-backoff", "100 ms")
+      .Set("restart-strategy.exponential-delay.max-backoff", "2 min")
+      .Set("restart-strategy.exponential-delay.backoff-multiplier", "1.5")
+      .Set("restart-strategy.exponential-delay.reset-backoff-threshold", "1 h")
+      .Set("restart-strategy.exponential-delay.jitter-factor", "0.25")
+      .Set("restart-strategy.exponential-delay.attempts-before-reset-backoff", "9");
+  ExecutionOptions options;
+  Status s = config.ApplyTo(options);
+  ASSERT_TRUE(s.IsOk()) << s.ToString();
+  const RestartStrategyOptions& r = options.restart;
+  EXPECT_EQ(r.kind, RestartStrategyOptions::Kind::kExponentialDelay);
+  EXPECT_EQ(r.fixed_delay_attempts, 7);
+  EXPECT_EQ(r.fixed_delay_ms, 3'000);
+  EXPECT_EQ(r.failure_rate_max_failures, 4);
+  EXPECT_EQ(r.failure_rate_interval_ms, 300'000);
+  EXPECT_EQ(r.failure_rate_delay_ms, 20'000);
+  EXPECT_EQ(r.exponential_initial_backoff_ms, 100);
+  EXPECT_EQ(r.exponential_max_backoff_ms, 120'000);
+  EXPECT_DOUBLE_EQ(r.exponential_multiplier, 1.5);
+  EXPECT_EQ(r.exponential_reset_threshold_ms, 3'600'000);
+  EXPECT_DOUBLE_EQ(r.exponential_jitter, 0.25);
+  EXPECT_EQ(r.exponential_attempts, 9);
+}
+
+TEST(ConfigurationTest, RestartStrategyNamesAndAliases) {
+  using Kind = RestartStrategyOptions::Kind;
+  const std::pair<const char*, Kind> cases[] = {
+      {"none", Kind::kNone},
+      {"off", Kind::kNone},
+      {"disable", Kind::kNone},
+      {"fixed-delay", Kind::kFixedDelay},
+      {"fixeddelay", Kind::kFixedDelay},
+      {"failure-rate", Kind::kFailureRate},
+      {"failurerate", Kind::kFailureRate},
+      {"exponential-delay", Kind::kExponentialDelay},
+      {"exponentialdelay", Kind::kExponentialDelay},
+      {"Fixed-Delay", Kind::kFixedDelay},
+  };
+  for (const char* key : {"restart-strategy.type", "restart-strategy"}) {
+    for (auto [text, expected] : cases) {
+      ExecutionOptions options;
+      Status s = ApplyOne(key, text, options);
+      ASSERT_TRUE(s.IsOk()) << key << " = " << text << ": " << s.ToString();
+      EXPECT_EQ(options.restart.kind, expected) << key << " = " << text;
+    }
+    for (const char* bad : {"", "fixed", "fixed_delay", "always", " none"}) {
+      ExpectRejectedNaming(key, bad);
+    }
+  }
+}
+
+TEST(ConfigurationTest, NewerRestartStrategyKeyWinsOverTheOlder) {
+  Configuration config;
+  config.Set("restart-strategy", "none").Set("restart-strategy.type", "failure-rate");
+  ExecutionOptions options;
+  ASSERT_TRUE(config.ApplyTo(options).IsOk());
+  EXPECT_EQ(options.restart.kind, RestartStrategyOptions::Kind::kFailureRate);
+  // A malformed older key is still an error.
+  config.Set("restart-strategy", "bogus");
+  ExecutionOptions other;
+  Status s = config.ApplyTo(other);
+  EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.Message().find("'restart-strategy'"), std::string::npos) << s.Message();
+}
+
+TEST(ConfigurationTest, BadRestartNumbersAreRejected) {
+  for (const char* key : {"restart-strategy.exponential-delay.backoff-multiplier",
+                          "restart-strategy.exponential-delay.jitter-factor"}) {
+    for (const char* bad : {"", "abc", "1,5", "1.5x", "inf", "nan", " 1", "1e2"}) {
+      ExpectRejectedNaming(key, bad);
+    }
+  }
+  for (const char* key :
+       {"restart-strategy.fixed-delay.attempts", "restart-strategy.failure-rate.max-failures-per-interval",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff"}) {
+    for (const char* bad : {"", "three", "3.0", "3 s", "2147483648"}) {
+      ExpectRejectedNaming(key, bad);
+    }
+  }
+}
+
+TEST(ConfigurationTest, AppliesSavepointKeys) {
+  Configuration config;
+  config.Set("execution.savepoint.path", "/savepoints/savepoint-1a2b")
+      .Set("execution.savepoint.ignore-unclaimed-state", "true");
+  ExecutionOptions options;
+  ASSERT_TRUE(config.ApplyTo(options).IsOk());
+  EXPECT_EQ(options.restore.path, "/savepoints/savepoint-1a2b");
+  EXPECT_TRUE(options.restore.allow_non_restored_state);
+  ExpectRejectedNaming("execution.savepoint.ignore-unclaimed-state", "maybe");
+}
+
+TEST(ConfigurationTest, UnknownCheckpointRestartAndSavepointKeysAreRejected) {
+  ExpectRejectedNaming("execution.checkpointing.intervall", "10 s");
+  ExpectRejectedNaming("execution.checkpointing.unaligned.enable", "true");
+  ExpectRejectedNaming("restart-strategy.fixed-delay.attempt", "3");
+  ExpectRejectedNaming("restart-strategy.types", "none");
+  ExpectRejectedNaming("state.checkpoints.directory", "/tmp");
+  ExpectRejectedNaming("execution.savepoint.paths", "/tmp");
+  // Other state.* keys belong to other components.
+  ExecutionOptions options;
+  EXPECT_TRUE(ApplyOne("state.savepoints.dir", "/tmp", options).IsOk());
+}
+
+TEST(ConfigurationTest, CheckpointingWithoutDirectoryIsRejected) {
+  Configuration config;
+  config.Set("execution.checkpointing.interval", "1 min");
+  ExecutionOptions options;
+  Status s = config.ApplyTo(options);
+  EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Message(), "checkpointing is enabled but state.checkpoints.dir is not set");
+  ExecutionOptions valid;
+  EXPECT_TRUE(CheckpointingConfig().ApplyTo(valid).IsOk());
+}
+
+TEST(ConfigurationTest, OutOfRangeCheckpointAndRestartValuesAreRejected) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"execution.checkpointing.interval", "-1"},
+      {"execution.checkpointing.timeout", "0"},
+      {"execution.checkpointing.timeout", "-5 s"},
+      {"execution.checkpointing.min-pause", "-1"},
+      {"execution.checkpointing.aligned-checkpoint-timeout", "-1"},
+      {"execution.checkpointing.max-concurrent-checkpoints", "0"},
+      {"execution.checkpointing.tolerable-failed-checkpoints", "-1"},
+      {"state.checkpoints.num-retained", "0"},
+      {"restart-strategy.fixed-delay.attempts", "-1"},
+      {"restart-strategy.fixed-delay.delay", "-1 s"},
+      {"restart-strategy.failure-rate.max-failures-per-interval", "-1"},
+      {"restart-strategy.failure-rate.failure-rate-interval", "0"},
+      {"restart-strategy.failure-rate.delay", "-1"},
+      {"restart-strategy.exponential-delay.initial-backoff", "-1"},
+      {"restart-strategy.exponential-delay.max-backoff", "10 ms"},
+      {"restart-strategy.exponential-delay.backoff-multiplier", "0.5"},
+      {"restart-strategy.exponential-delay.reset-backoff-threshold", "-1"},
+      {"restart-strategy.exponential-delay.jitter-factor", "1.5"},
+      {"restart-strategy.exponential-delay.jitter-factor", "-0.1"},
+      {"restart-strategy.exponential-delay.attempts-before-reset-backoff", "-1"},
+  };
+  for (auto [key, value] : cases) {
+    Configuration config = CheckpointingConfig();
+    config.Set(key, value);
+    ExecutionOptions options;
+    Status s = config.ApplyTo(options);
+    EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument) << key << " = " << value;
+    EXPECT_NE(s.Message().find(key), std::string::npos) << s.Message();
+  }
+}
+
+TEST(ConfigurationTest, BoundaryCheckpointAndRestartValuesAreAccepted) {
+  Configuration config = CheckpointingConfig();
+  config.Set("execution.checkpointing.interval", "1")
+      .Set("execution.checkpointing.timeout", "1")
+      .Set("execution.checkpointing.min-pause", "0")
+      .Set("execution.checkpointing.max-concurrent-checkpoints", "1")
+      .Set("execution.checkpointing.tolerable-failed-checkpoints", "0")
+      .Set("state.checkpoints.num-retained", "1")
+      .Set("restart-strategy.fixed-delay.attempts", "0")
+      .Set("restart-strategy.fixed-delay.delay", "0")
+      .Set("restart-strategy.exponential-delay.initial-backoff", "1 min")
+      .Set("restart-strategy.exponential-delay.max-backoff", "60 s")
+      .Set("restart-strategy.exponential-delay.backoff-multiplier", "1")
+      .Set("restart-strategy.exponential-delay.jitter-factor", "1.0")
+      .Set("restart-strategy.exponential-delay.attempts-before-reset-backoff", "0");
+  ExecutionOptions options;
+  Status s = config.ApplyTo(options);
+  EXPECT_TRUE(s.IsOk()) << s.ToString();
+  config.Set("restart-strategy.exponential-delay.jitter-factor", "0");
+  EXPECT_TRUE(config.ApplyTo(options).IsOk());
+}
+
+TEST(ExecutionOptionsTest, UnalignedRequiresExactlyOnce) {
+  ExecutionOptions options;
+  options.checkpoint.unaligned = true;
+  EXPECT_TRUE(options.Validate().IsOk());
+  options.checkpoint.mode = CheckpointingMode::kAtLeastOnce;
+  Status s = options.Validate();
+  EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.Message().find("execution.checkpointing.unaligned"), std::string::npos) << s.Message();
+  EXPECT_NE(s.Message().find("execution.checkpointing.mode"), std::string::npos) << s.Message();
+
+  Configuration config = CheckpointingConfig();
+  config.Set("execution.checkpointing.unaligned", "true").Set("execution.checkpointing.mode", "AT_LEAST_ONCE");
+  ExecutionOptions from_config;
+  EXPECT_EQ(config.ApplyTo(from_config).Code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ExecutionOptionsTest, ValidateNamesTheBadCheckpointOrRestartSetting) {
+  struct Case {
+    const char* key;
+    void (*mutate)(ExecutionOptions&);
+  };
+  const Case cases[] = {
+      {"execution.checkpointing.interval", [](ExecutionOptions& o) { o.checkpoint.interval_ms = -1; }},
+      {"execution.checkpointing.timeout", [](ExecutionOptions& o) { o.checkpoint.timeout_ms = 0; }},
+      {"execution.checkpointing.min-pause", [](ExecutionOptions& o) { o.checkpoint.min_pause_ms = -1; }},
+      {"execution.checkpointing.max-concurrent-checkpoints",
+       [](ExecutionOptions& o) { o.checkpoint.max_concurrent = 0; }},
+      {"execution.checkpointing.tolerable-failed-checkpoints",
+       [](ExecutionOptions& o) { o.checkpoint.tolerable_failures = -1; }},
+      {"state.checkpoints.num-retained", [](ExecutionOptions& o) { o.checkpoint.num_retained = 0; }},
+      {"state.checkpoints.dir", [](ExecutionOptions& o) { o.checkpoint.interval_ms = 1000; }},
+      {"restart-strategy.fixed-delay.attempts", [](ExecutionOptions& o) { o.restart.fixed_delay_attempts = -1; }},
+      {"restart-strategy.exponential-delay.backoff-multiplier",
+       [](ExecutionOptions& o) { o.restart.exponential_multiplier = 0.99; }},
+      {"restart-strategy.exponential-delay.backoff-multiplier",
+       [](ExecutionOptions& o) { o.restart.exponential_multiplier = std::numeric_limits<double>::quiet_NaN(); }},
+      {"restart-strategy.exponential-delay.jitter-factor",
+       [](ExecutionOptions& o) { o.restart.exponential_jitter = 2; }},
+      {"restart-strategy.exponential-delay.jitter-factor",
+       [](ExecutionOptions& o) { o.restart.exponential_jitter = std::numeric_limits<double>::quiet_NaN(); }},
+  };
+  for (const Case& c : cases) {
+    ExecutionOptions options;
+    c.mutate(options);
+    Status s = options.Validate();
+    EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument) << c.key;
+    EXPECT_NE(s.Message().find(c.key), std::string::npos) << s.Message();
+  }
 }
 
 }  // namespace

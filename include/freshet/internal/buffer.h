@@ -32,7 +32,11 @@ inline uint32_t MakeElementHeader(ElementTag tag, uint32_t payload_size) {
 }
 
 enum class BufferKind : uint8_t { kData, kEvent };
-enum class EventKind : uint8_t { kEndOfPartition = 1 };
+enum class EventKind : uint8_t {
+  kEndOfPartition = 1,     // the producer ended; nothing follows
+  kCheckpointBarrier = 2,  // see CheckpointBarrier
+  kEndOfData = 3,          // the producer emitted all its records; barriers may follow
+};
 
 class BufferPool;
 

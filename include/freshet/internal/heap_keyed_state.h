@@ -23,6 +23,7 @@
 
 #include "freshet/functions.h"
 #include "freshet/internal/operators.h"
+#include "freshet/internal/snapshot.h"
 #include "freshet/internal/timer_service.h"
 #include "freshet/key_groups.h"
 #include "freshet/serializer.h"
@@ -60,6 +61,21 @@ class StateBase {
   /// Restores the slot's value from bytes; false when they do not decode.
   virtual bool Restore(uint32_t slot, ByteReader& in) = 0;
   virtual const std::type_info& Type() const = 0;
+  /// "value", "list", "map", "reducing" or "aggregating".
+  virtual const char* Kind() const = 0;
+};
+
+/// A point-in-time view of a keyed backend, written after the barrier
+/// (possibly on another thread) without touching the live state.
+class KeyedStateSnapshot {
+ public:
+  virtual ~KeyedStateSnapshot() = default;
+  /// Key groups holding state, ascending.
+  virtual const std::vector<int>& KeyGroups() const = 0;
+  /// Writes one key group in the format of SnapshotKeyGroup.
+  virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
+  /// The registered states, for the compatibility check on restore.
+  virtual const std::vector<StateInfo>& Info() const = 0;
 };
 
 /// The keyed-state interface RuntimeContext talks to.
@@ -207,6 +223,7 @@ class HeapValueState final : public HeapState<T>, public ValueState<T> {
   }
   void Update(const T& value) override { this->WriteValue() = value; }
   void Clear() override { this->ClearValue(); }
+  const char* Kind() const override { return "value"; }
 
  private:
   std::optional<T> default_;
@@ -234,6 +251,7 @@ class HeapListState final : public HeapState<std::vector<T>>, public ListState<T
     }
   }
   void Clear() override { this->ClearValue(); }
+  const char* Kind() const override { return "list"; }
 
  private:
   const std::vector<T> empty_;
@@ -277,6 +295,7 @@ class HeapMapState final : public HeapState<std::unordered_map<K, V, KeyHasher<K
     return out;
   }
   void Clear() override { this->ClearValue(); }
+  const char* Kind() const override { return "map"; }
 };
 
 template <class T>
@@ -297,6 +316,7 @@ class HeapReducingState final : public HeapState<T>, public ReducingState<T> {
     }
   }
   void Clear() override { this->ClearValue(); }
+  const char* Kind() const override { return "reducing"; }
 
  private:
   std::function<T(const T&, const T&)> reduce_;
@@ -325,6 +345,7 @@ class HeapAggregatingState final : public HeapState<typename A::AccumulatorType>
     *acc = agg_.Add(value, std::move(*acc));
   }
   void Clear() override { this->ClearValue(); }
+  const char* Kind() const override { return "aggregating"; }
 
  private:
   A agg_;
@@ -351,6 +372,13 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
   }
   StateBase* Register(const std::string& name, std::unique_ptr<StateBase> state) override {
     if (states_.size() >= 255) throw std::logic_error("an operator can hold at most 255 keyed states");
+    for (const StateInfo& old : restored_info_) {
+      if (old.name == name && (old.kind != state->Kind() || old.type_name != state->Type().name())) {
+        throw NonRecoverableError("keyed state '" + name + "' was saved as " + old.kind + " state of type '" +
+                               old.type_name + "' and is now requested as " + state->Kind() + " state of type '" +
+                               state->Type().name() + "'; a state's kind and type must not change across a restore");
+      }
+    }
     StateBase* s = states_.emplace(name, std::move(state)).first->second.get();
     ApplyPending(name, *s);
     return s;
@@ -381,6 +409,44 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
         out.Write(value.Data(), value.Size());
       }
     }
+  }
+
+  /// The states declared by the snapshot being restored: registering one
+  /// of them with another kind or type is an error.
+  void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
+
+  /// Captures the state of all keys (see KeyedStateSnapshot).
+  std::unique_ptr<KeyedStateSnapshot> Snapshot() const {
+    // Eager capture: the state is serialized per key group here, on the
+    // task thread, in one pass over the keys.
+    auto snap = std::make_unique<EagerSnapshot>();
+    std::map<int, std::vector<std::pair<const K*, uint32_t>>> by_group;
+    for (const auto& [key, slot] : slot_of_) by_group[KeyGroupOf(key)].emplace_back(&key, slot);
+    ByteWriter value;
+    for (auto& [kg, keys] : by_group) {
+      ByteWriter out;
+      uint32_t num_states = static_cast<uint32_t>(states_.size());
+      out.Write(&num_states, sizeof(num_states));
+      for (const auto& [name, state] : states_) {
+        TypeSerializer<std::string>::Serialize(name, out);
+        uint64_t n = 0;
+        for (const auto& [key, slot] : keys) n += state->HasValue(slot) ? 1 : 0;
+        out.Write(&n, sizeof(n));
+        for (const auto& [key, slot] : keys) {
+          if (!state->HasValue(slot)) continue;
+          TypeSerializer<K>::Serialize(*key, out);
+          value.Reset();
+          state->Serialize(slot, value);
+          uint32_t len = static_cast<uint32_t>(value.Size());
+          out.Write(&len, sizeof(len));
+          out.Write(value.Data(), value.Size());
+        }
+      }
+      snap->groups.push_back(kg);
+      snap->bytes.emplace(kg, std::string(reinterpret_cast<const char*>(out.Data()), out.Size()));
+    }
+    for (const auto& [name, state] : states_) snap->info.push_back({name, state->Kind(), state->Type().name()});
+    return snap;
   }
 
   /// Loads a key group written by SnapshotKeyGroup. States not registered
@@ -429,6 +495,18 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
 
  private:
   static constexpr uint32_t kUnknown = 0xfffffffeu;
+
+  struct EagerSnapshot final : KeyedStateSnapshot {
+    std::vector<int> groups;
+    std::map<int, std::string> bytes;
+    std::vector<StateInfo> info;
+    const std::vector<int>& KeyGroups() const override { return groups; }
+    void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+      const std::string& b = bytes.at(key_group);
+      out.Write(b.data(), b.size());
+    }
+    const std::vector<StateInfo>& Info() const override { return info; }
+  };
 
   uint32_t ReadSlot() override {
     if (current_slot_ == kUnknown) {
@@ -491,6 +569,7 @@ class HeapKeyedStateBackend final : public KeyedStateStore, private SlotAccess {
   std::vector<uint32_t> free_;
   std::map<std::string, std::unique_ptr<StateBase>> states_;
   std::map<std::string, std::vector<std::pair<K, std::string>>> pending_;  // restored, not yet registered
+  std::vector<StateInfo> restored_info_;
 };
 
 /// Finds or creates state `name` of implementation type S.

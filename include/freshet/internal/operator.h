@@ -3,9 +3,16 @@
 ///
 /// An operator is driven by exactly one task thread: ProcessElement,
 /// ProcessWatermark, EndInput, Finish are never called concurrently.
-/// Life cycle: constructed by its factory (with its output), Open(),
-/// elements and watermarks, EndInput(i) per input, Finish(), Close().
-/// Close() is also called after a failure or cancellation.
+/// Life cycle: constructed by its factory (with its output),
+/// InitializeState() (restored state, if any), Open(), elements, watermarks
+/// and checkpoints, EndInput(i) per input, Finish(), Close(). Close() is
+/// also called after a failure or cancellation.
+///
+/// Checkpoints: when the barrier of checkpoint n has reached the operator
+/// (all records before it are processed, none after it), the task calls
+/// PrepareSnapshotPreBarrier(n) on every operator of the chain (head
+/// first), forwards the barrier, then calls SnapshotState(n) on every
+/// operator. Later, NotifyCheckpointComplete(n) or NotifyCheckpointAborted(n).
 
 #include <exception>
 #include <map>
@@ -15,9 +22,11 @@
 #include <utility>
 #include <vector>
 
+#include "freshet/checkpoint.h"
 #include "freshet/functions.h"
 #include "freshet/internal/buffer.h"
 #include "freshet/internal/record_writer.h"
+#include "freshet/internal/snapshot.h"
 #include "freshet/key_groups.h"
 #include "freshet/serializer.h"
 #include "freshet/status.h"
@@ -45,6 +54,13 @@ class OperatorException : public TaskControlException {
 
  private:
   std::string operator_name_;
+};
+
+/// A failure that a restart cannot fix (restored state that does not fit
+/// the job, for example): the job fails without restarting.
+class NonRecoverableError : public TaskControlException {
+ public:
+  using TaskControlException::TaskControlException;
 };
 
 /// The task was cancelled while waiting (for a buffer, for example).
@@ -144,6 +160,17 @@ class StreamOperator {
   /// All inputs ended: emit what is buffered.
   virtual void Finish() {}
   virtual void Close() {}
+  /// Called once before Open(): `restore.restored` tells whether the job
+  /// started from a snapshot holding state for this operator.
+  virtual void InitializeState(const OperatorRestore& /*restore*/) {}
+  /// The barrier of `id` is about to be forwarded: emit what must precede it.
+  virtual void PrepareSnapshotPreBarrier(CheckpointId /*id*/) {}
+  /// Captures this operator's state for checkpoint `id` on the task
+  /// thread; the returned function writes it (possibly on another thread)
+  /// and must not touch live state. nullptr: no state.
+  virtual AsyncSnapshot SnapshotState(CheckpointId /*id*/) { return nullptr; }
+  virtual void NotifyCheckpointComplete(CheckpointId /*id*/) {}
+  virtual void NotifyCheckpointAborted(CheckpointId /*id*/) {}
   /// The typed input `Input<IN_k>*` for input k (1-based), as void*.
   virtual void* InputAt(int input_index) = 0;
   virtual int NumInputs() const = 0;

@@ -5,14 +5,17 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "freshet/checkpoint.h"
 #include "freshet/functions.h"
 #include "freshet/internal/operator.h"
+#include "freshet/internal/snapshot.h"
 #include "freshet/sink.h"
 #include "freshet/source.h"
 
@@ -31,6 +34,25 @@ void CloseUserFunction(F& f, const OperatorContext& ctx) {
     InvokeUser(ctx.name, [&] { f.Close(); });
   }
 }
+
+/// Forwards checkpoint notifications to user functions that listen for them.
+template <class F>
+void NotifyUserCheckpointComplete(F& f, const OperatorContext& ctx, CheckpointId id) {
+  if constexpr (std::is_base_of_v<CheckpointListener, F>) {
+    InvokeUser(ctx.name, [&] { f.NotifyCheckpointComplete(id); });
+  }
+}
+template <class F>
+void NotifyUserCheckpointAborted(F& f, const OperatorContext& ctx, CheckpointId id) {
+  if constexpr (std::is_base_of_v<CheckpointListener, F>) {
+    InvokeUser(ctx.name, [&] { f.NotifyCheckpointAborted(id); });
+  }
+}
+
+/// Declares NotifyCheckpointComplete/Aborted overrides forwarding to `f_`.
+#define FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(ctx)                                                      \
+  void NotifyCheckpointComplete(CheckpointId id) override { NotifyUserCheckpointComplete(f_, ctx, id); } \
+  void NotifyCheckpointAborted(CheckpointId id) override { NotifyUserCheckpointAborted(f_, ctx, id); }
 
 template <class F, class IN>
 decltype(auto) CallMap(F& f, const IN& v) {
@@ -86,6 +108,7 @@ class MapOperator final : public OneInputOperator<IN, OUT> {
   MapOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)) {}
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
   void ProcessElement(const IN& v, Timestamp ts) override {
     this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return CallMap(f_, v); }), ts);
   }
@@ -100,6 +123,7 @@ class FilterOperator final : public OneInputOperator<T, T> {
   FilterOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<T, T>(ctx, out), f_(std::move(f)) {}
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
   void ProcessElement(const T& v, Timestamp ts) override {
     if (InvokeUser(this->ctx_.name, [&] { return CallFilter(f_, v); })) this->out_->Collect(v, ts);
   }
@@ -115,6 +139,7 @@ class FlatMapOperator final : public OneInputOperator<IN, OUT> {
       : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)), collector_(this->out_) {}
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
   void ProcessElement(const IN& v, Timestamp ts) override {
     collector_.SetTimestamp(ts);
     InvokeUser(this->ctx_.name, [&] { CallFlatMap(f_, v, collector_); });
@@ -146,6 +171,59 @@ class KeyedReduceOperator final : public OneInputOperator<T, T> {
     this->out_->Collect(it->second, ts);
   }
   size_t NumKeys() const { return values_.size(); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+
+  /// Part "reduce" per key group: u64 count, then (key, value) pairs.
+  AsyncSnapshot SnapshotState(CheckpointId) override {
+    std::map<int, std::pair<uint64_t, ByteWriter>> groups;
+    for (const auto& [key, value] : values_) {
+      auto& [n, w] = groups[AssignToKeyGroup(key, this->ctx_.max_parallelism)];
+      ++n;
+      TypeSerializer<K>::Serialize(key, w);
+      TypeSerializer<T>::Serialize(value, w);
+    }
+    std::vector<std::pair<int, std::string>> blocks;
+    for (auto& [kg, entry] : groups) {
+      ByteWriter w;
+      w.Write(&entry.first, sizeof(entry.first));
+      w.Write(entry.second.Data(), entry.second.Size());
+      KeyGroupParts parts;
+      parts.Add("reduce", w);
+      blocks.emplace_back(kg, parts.Encode());
+    }
+    return [blocks = std::move(blocks)](SnapshotOutput& out) -> Status {
+      for (const auto& [kg, bytes] : blocks) FRESHET_RETURN_IF_ERROR(out.AddKeyGroup(kg, bytes));
+      out.AddStateInfo({"reduce", "reducing", TypeNameOf<T>()});
+      return Status::Ok();
+    };
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    if (const StateInfo* info = restore.FindInfo("reduce"); info != nullptr && info->type_name != TypeNameOf<T>()) {
+      throw OperatorException(this->ctx_.name, "the rolling reduce's value type changed from '" + info->type_name +
+                                                   "' to '" + TypeNameOf<T>() + "'; its state cannot be restored");
+    }
+    for (const auto& [kg, block] : restore.key_groups) {
+      auto parts = KeyGroupParts::Decode(block);
+      if (!parts.IsOk()) throw OperatorException(this->ctx_.name, parts.GetStatus().ToString());
+      for (const auto& [name, bytes] : *parts) {
+        if (name != "reduce") throw OperatorException(this->ctx_.name, "unknown state part '" + name + "'");
+        ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+        uint64_t n = 0;
+        r.Read(&n, sizeof(n));
+        for (uint64_t i = 0; i < n && !r.Failed(); ++i) {
+          K key{};
+          T value{};
+          TypeSerializer<K>::Deserialize(r, key);
+          TypeSerializer<T>::Deserialize(r, value);
+          if (!r.Failed()) values_.insert_or_assign(std::move(key), std::move(value));
+        }
+        if (r.Failed() || r.Remaining() != 0) {
+          throw OperatorException(this->ctx_.name, "rolling reduce state of key group " + std::to_string(kg) +
+                                                       " does not decode");
+        }
+      }
+    }
+  }
 
  private:
   KeyFn key_fn_;
@@ -311,6 +389,29 @@ class SourceOperator final : public StreamOperator, public SourceDriver {
     return *r;
   }
   Duration PollDelay() const override { return reader_->PollDelay(); }
+  /// The reader's splits, as operator list state "source-splits" (split
+  /// mode: a restore at another parallelism spreads them over the readers).
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    Result<std::vector<std::string>> splits = InvokeUser(ctx_.name, [&] { return reader_->SnapshotState(id); });
+    if (!splits.IsOk()) Check(splits.GetStatus());
+    return [splits = std::move(*splits)](SnapshotOutput& out) -> Status {
+      out.AddStateInfo({"source-splits", "operator-list", "source-split"});
+      return out.AddOperatorState("source-splits", OperatorStateMode::kSplit, splits);
+    };
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    if (!restore.restored) return;
+    std::vector<std::string> splits;
+    if (auto it = restore.operator_state.find("source-splits"); it != restore.operator_state.end()) {
+      splits = it->second.entries;
+    }
+    Check(InvokeUser(ctx_.name, [&] { return reader_->RestoreState(std::move(splits)); }));
+  }
+  void NotifyCheckpointComplete(CheckpointId id) override {
+    if (auto* l = dynamic_cast<CheckpointListener*>(reader_.get())) {
+      InvokeUser(ctx_.name, [&] { l->NotifyCheckpointComplete(id); });
+    }
+  }
   void ProcessWatermark(int, Timestamp wm) override { out_->EmitWatermark(wm); }
   void ProcessWatermarkStatus(int, bool idle) override { out_->EmitWatermarkStatus(idle); }
   void* InputAt(int) override { return nullptr; }
@@ -338,6 +439,16 @@ class SinkWriterOperator final : public StreamOperator, public Input<T> {
   }
   void Finish() override { Check(writer_->Flush(true)); }
   void Close() override { writer_->Close(); }
+  void NotifyCheckpointComplete(CheckpointId id) override {
+    if (auto* l = dynamic_cast<CheckpointListener*>(writer_.get())) {
+      InvokeUser(ctx_.name, [&] { l->NotifyCheckpointComplete(id); });
+    }
+  }
+  void NotifyCheckpointAborted(CheckpointId id) override {
+    if (auto* l = dynamic_cast<CheckpointListener*>(writer_.get())) {
+      InvokeUser(ctx_.name, [&] { l->NotifyCheckpointAborted(id); });
+    }
+  }
   void ProcessWatermark(int, Timestamp) override {}
   void ProcessWatermarkStatus(int, bool) override {}
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
@@ -358,6 +469,7 @@ class FunctionSinkOperator final : public StreamOperator, public Input<T> {
   FunctionSinkOperator(OperatorContext& ctx, F f) : ctx_(ctx), f_(std::move(f)) {}
   void Open() override { OpenUserFunction(f_, ctx_); }
   void Close() override { CloseUserFunction(f_, ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(ctx_)
   void ProcessElement(const T& v, Timestamp) override {
     ++*ctx_.records_in;
     InvokeUser(ctx_.name, [&] {

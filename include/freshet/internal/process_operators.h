@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_snapshot.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/timer_service.h"
 #include "freshet/process_function.h"
@@ -72,6 +73,7 @@ class ProcessOperator final : public OneInputOperator<I, O> {
         collector_(this->out_) {}
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
   void ProcessElement(const I& v, Timestamp ts) override {
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -144,6 +146,13 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   }
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  AsyncSnapshot SnapshotState(CheckpointId) override {
+    return MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {});
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+  }
   void ProcessElement(const I& v, Timestamp ts) override {
     keys_.Set(v);
     state_.SetCurrentKey(keys_.key);
@@ -185,6 +194,7 @@ class CoProcessOperator final : public TwoInputOperator<I1, I2, O> {
         collector_(this->out_) {}
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
   void ProcessElement1(const I1& v, Timestamp ts) override {
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -225,6 +235,13 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
   }
   void Open() override { OpenUserFunction(f_, this->ctx_); }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  AsyncSnapshot SnapshotState(CheckpointId) override {
+    return MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {});
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+  }
   void ProcessElement1(const I1& v, Timestamp ts) override {
     keys1_.Set(v);
     Enter(keys1_.key, keys1_.KeyGroup(), ts);
@@ -268,7 +285,9 @@ template <class K, class T, class KF>
 class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
  public:
   KeyedWrapperOperator(OperatorContext& ctx, OutputBase* out, KF kf, const OperatorFactory& inner)
-      : keys_(std::move(kf), ctx.max_parallelism), state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
+      : name_(ctx.name),
+        keys_(std::move(kf), ctx.max_parallelism),
+        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
     ctx.runtime->SetKeyedStateStore(&state_);
     inner_ = inner(ctx, out);
     input_ = static_cast<Input<T>*>(inner_->InputAt(1));
@@ -284,11 +303,27 @@ class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
   void EndInput(int i) override { inner_->EndInput(i); }
   void Finish() override { inner_->Finish(); }
   void Close() override { inner_->Close(); }
+  void PrepareSnapshotPreBarrier(CheckpointId id) override { inner_->PrepareSnapshotPreBarrier(id); }
+  /// The keyed backend's key groups, plus whatever the inner operator keeps
+  /// (operator state of a sink, for example).
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    return CombineSnapshots(
+        {MakeKeyedSnapshot(state_.Snapshot(), {}, {}), inner_->SnapshotState(id)});
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    RestoreKeyedState<K, VoidNamespace>(restore, &state_, nullptr, name_, NoExtraParts);
+    OperatorRestore inner = restore;
+    inner.key_groups.clear();
+    inner_->InitializeState(inner);
+  }
+  void NotifyCheckpointComplete(CheckpointId id) override { inner_->NotifyCheckpointComplete(id); }
+  void NotifyCheckpointAborted(CheckpointId id) override { inner_->NotifyCheckpointAborted(id); }
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
   HeapKeyedStateBackend<K>& State() { return state_; }
 
  private:
+  std::string name_;
   KeyContext<K, KF> keys_;
   HeapKeyedStateBackend<K> state_;
   std::unique_ptr<StreamOperator> inner_;

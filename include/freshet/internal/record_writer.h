@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "freshet/internal/buffer.h"
@@ -48,6 +49,8 @@ class RecordWriter {
   void FlushAll();
   /// Flushes, then appends an end-of-partition event to every channel.
   void EmitEndOfPartition();
+  /// Flushes, then appends an event buffer holding `bytes` to every channel.
+  void BroadcastEvent(const std::string& bytes);
 
   /// Number of records written through this writer (all channels).
   int64_t& RecordsOut() { return records_out_; }

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "freshet/key_groups.h"
+#include "freshet/serializer.h"
+#include "freshet/status.h"
 #include "freshet/types.h"
 
 namespace freshet::internal {
@@ -192,6 +194,52 @@ class KeyedTimerService {
     watermark_ = watermark;
     Timer<K, N> t;
     while (event_.PollUpTo(watermark, t)) fire_(t, true);
+  }
+
+  /// Writes the timers of one key group: for event time, then processing
+  /// time, a u64 count and (timestamp, key, namespace) per timer.
+  void SnapshotKeyGroup(int key_group, ByteWriter& out) const {
+    for (const TimerQueue<K, N>* q : {&event_, &processing_}) {
+      uint64_t n = 0;
+      q->ForEachInKeyGroup(key_group, [&](const Timer<K, N>&) { ++n; });
+      out.Write(&n, sizeof(n));
+      q->ForEachInKeyGroup(key_group, [&](const Timer<K, N>& t) {
+        out.Write(&t.timestamp, sizeof(t.timestamp));
+        TypeSerializer<K>::Serialize(t.key, out);
+        TypeSerializer<N>::Serialize(t.ns, out);
+      });
+    }
+  }
+  bool HasTimersInKeyGroup(int key_group) const {
+    bool any = false;
+    event_.ForEachInKeyGroup(key_group, [&](const Timer<K, N>&) { any = true; });
+    processing_.ForEachInKeyGroup(key_group, [&](const Timer<K, N>&) { any = true; });
+    return any;
+  }
+  /// Adds the timers written by SnapshotKeyGroup. Processing-time timers
+  /// that are already due fire on the next processing-time callback.
+  Status RestoreKeyGroup(int key_group, const uint8_t* data, size_t size) {
+    ByteReader r(data, size);
+    for (int q = 0; q < 2; ++q) {
+      uint64_t n = 0;
+      r.Read(&n, sizeof(n));
+      for (uint64_t i = 0; i < n && !r.Failed(); ++i) {
+        Timestamp ts = 0;
+        K key{};
+        N ns{};
+        r.Read(&ts, sizeof(ts));
+        TypeSerializer<K>::Deserialize(r, key);
+        TypeSerializer<N>::Deserialize(r, ns);
+        if (r.Failed()) break;
+        if (q == 0) {
+          RegisterEventTimeTimer(key_group, key, ns, ts);
+        } else {
+          RegisterProcessingTimeTimer(key_group, key, ns, ts);
+        }
+      }
+    }
+    if (r.Failed() || r.Remaining() != 0) return Status::Corruption("timers of key group " + std::to_string(key_group) + " do not decode");
+    return Status::Ok();
   }
 
   size_t NumEventTimeTimers() const { return event_.Size(); }

@@ -43,6 +43,10 @@ bool InputGate::PollNext(int& channel, Buffer& buffer) {
       available_.pop_front();
     }
     InputChannel& ch = *channels_[static_cast<size_t>(c)];
+    if (ch.blocked) {
+      ch.parked = true;  // re-queued by UnblockAll
+      continue;
+    }
     bool more = false;
     if (!ch.partition->Poll(ch.subpartition, buffer, more)) continue;  // stale entry
     if (more) {
@@ -52,6 +56,25 @@ bool InputGate::PollNext(int& channel, Buffer& buffer) {
     channel = c;
     return true;
   }
+}
+
+void InputGate::Block(int channel) { channels_[static_cast<size_t>(channel)]->blocked = true; }
+
+void InputGate::UnblockAll() {
+  bool any = false;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < channels_.size(); ++i) {
+      InputChannel& ch = *channels_[i];
+      ch.blocked = false;
+      if (ch.parked) {
+        ch.parked = false;
+        available_.push_back(static_cast<int>(i));
+        any = true;
+      }
+    }
+  }
+  if (any) mailbox_->SignalInput();
 }
 
 void InputGate::MarkFinished(int channel) {

@@ -26,6 +26,9 @@ struct InputChannel {
   bool idle = false;
   bool aligned = true;  // contributes to the input's watermark
   bool finished = false;
+  bool data_finished = false;  // delivered its end-of-data event
+  bool blocked = false;        // held back during barrier alignment
+  bool parked = false;         // became available while blocked
 };
 
 class InputGate final : public AvailabilityListener {
@@ -50,6 +53,11 @@ class InputGate final : public AvailabilityListener {
   bool AllFinished() const { return finished_channels_ == NumChannels(); }
   /// True when every channel of operator input `input_index` has finished.
   bool InputFinished(int input_index) const;
+
+  /// Task thread: hold back / release a channel (barrier alignment). A
+  /// blocked channel delivers nothing until unblocked.
+  void Block(int channel);
+  void UnblockAll();
 
   void NotifyDataAvailable(int channel) override;
 

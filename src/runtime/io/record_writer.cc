@@ -89,12 +89,14 @@ void RecordWriter::FlushAll() {
   for (int c = 0; c < NumChannels(); ++c) FinishBuffer(c);
 }
 
-void RecordWriter::EmitEndOfPartition() {
+void RecordWriter::EmitEndOfPartition() { BroadcastEvent(std::string(1, static_cast<char>(EventKind::kEndOfPartition))); }
+
+void RecordWriter::BroadcastEvent(const std::string& bytes) {
   FlushAll();
   for (int c = 0; c < NumChannels(); ++c) {
-    auto* data = new uint8_t[1];
-    data[0] = static_cast<uint8_t>(EventKind::kEndOfPartition);
-    partition_->Add(c, Buffer(data, 1, BufferKind::kEvent, nullptr));
+    auto* data = new uint8_t[bytes.size()];
+    std::memcpy(data, bytes.data(), bytes.size());
+    partition_->Add(c, Buffer(data, bytes.size(), BufferKind::kEvent, nullptr));
   }
 }
 

@@ -93,15 +93,18 @@ class StreamTask::WatermarkHandler final : public ElementHandler {
 };
 
 StreamTask::StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, ShuffleEnvironment& shuffle,
-                       Clock& clock)
+                       Clock& clock, CheckpointResponder* responder)
     : tdd_(std::move(tdd)),
       job_(std::move(job)),
       vertex_(job_->vertices.at(static_cast<size_t>(tdd_.vertex))),
       shuffle_(shuffle),
       clock_(clock),
       name_(fmt::format("{} ({}/{})", vertex_.name, tdd_.subtask + 1, tdd_.parallelism)),
-      processing_time_(clock) {
+      processing_time_(clock),
+      responder_(responder) {
   const ExecutionOptions& options = job_->stream_graph->options;
+  checkpointing_ = responder_ != nullptr && options.checkpoint.Enabled();
+  exactly_once_ = options.checkpoint.mode == CheckpointingMode::kExactlyOnce;
   buffer_timeout_ns_ = options.buffer_timeout_ms < 0 ? -1 : options.buffer_timeout_ms * 1'000'000;
   for (const ProducedPartitionDescriptor& p : tdd_.produced) {
     produced_.push_back(shuffle_.CreatePartition(p.id, p.num_subpartitions, options));
@@ -119,6 +122,26 @@ void StreamTask::Cancel() {
   cancel_requested_.store(true);
   mailbox_.Cancel();
   for (auto& p : produced_) p->Cancel();
+}
+
+void StreamTask::TriggerCheckpoint(CheckpointBarrier barrier) {
+  mailbox_.Put([this, barrier = std::move(barrier)] {
+    if (barrier.id <= last_barrier_id_ || Suspended()) return;
+    last_barrier_id_ = barrier.id;
+    PerformCheckpoint(barrier);
+  });
+}
+
+void StreamTask::NotifyCheckpointComplete(CheckpointId id) {
+  mailbox_.Put([this, id] { OnCheckpointComplete(id); });
+}
+
+void StreamTask::NotifyCheckpointAborted(CheckpointId id) {
+  mailbox_.Put([this, id] { OnCheckpointAborted(id); });
+}
+
+void StreamTask::RequestDrain() {
+  mailbox_.Put([this] { drain_requested_ = true; });
 }
 
 std::string StreamTask::Describe() const { return fmt::format("subtask {}/{}", tdd_.subtask + 1, tdd_.parallelism); }
@@ -230,6 +253,7 @@ Status StreamTask::Run() {
   try {
     status = Setup();
     if (status.IsOk()) {
+      RestoreState();
       for (size_t i = operators_.size(); i-- > 0;) {
         operators_[i]->Open();
         opened_[i] = true;
@@ -240,8 +264,9 @@ Status StreamTask::Run() {
       } else {
         RunInputLoop();
       }
-      FinishChain();
     }
+  } catch (const NonRecoverableError& e) {
+    status = Status::FailedPrecondition(fmt::format("task '{}' cannot start: {}", name_, e.what()));
   } catch (const OperatorException& e) {
     status = Status::UserFunctionError(fmt::format("operator '{}' ({}) failed: {}", e.OperatorName(), Describe(), e.what()));
   } catch (const TaskCancelledException&) {
@@ -253,7 +278,24 @@ Status StreamTask::Run() {
     status = Status::Cancelled(fmt::format("task '{}' was cancelled", name_));
   }
   CloseOperators();
+  // Snapshots already captured are still written and acknowledged.
+  snapshots_.Stop();
   return status;
+}
+
+void StreamTask::RestoreState() {
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    OperatorRestore restore;
+    if (!tdd_.restore_directory.empty() && i < tdd_.restore.size() && tdd_.restore[i].restored) {
+      freshet::Result<OperatorRestore> loaded = LoadRestore(tdd_.restore_directory, tdd_.restore[i]);
+      if (!loaded.IsOk()) {
+        throw std::runtime_error(fmt::format("restoring operator '{}' from {}: {}", contexts_[i]->name,
+                                             tdd_.restore_directory, loaded.GetStatus().ToString()));
+      }
+      restore = std::move(*loaded);
+    }
+    operators_[i]->InitializeState(restore);
+  }
 }
 
 void StreamTask::FireTimers() {
@@ -270,7 +312,17 @@ void StreamTask::RunSourceLoop() {
   while (true) {
     if (mailbox_.HasMail()) mailbox_.RunMails();
     if (mailbox_.IsCancelled()) throw TaskCancelledException();
+    if (terminate_confirmed_) {
+      EmitEvent(EventKind::kEndOfPartition);  // stopped with a savepoint
+      return;
+    }
+    if (Suspended()) {
+      FlushOutputs();
+      mailbox_.Wait(-1);
+      continue;
+    }
     FireTimers();
+    if (drain_requested_) break;
     InputStatus s = source_->PollNext();
     if (s == InputStatus::kEndOfInput) break;
     if (s == InputStatus::kNothingAvailable) {
@@ -280,8 +332,27 @@ void StreamTask::RunSourceLoop() {
       MaybeFlush();
     }
   }
-  // The end of a bounded input is the end of event time.
+  // The end of a bounded input (or a drain) is the end of event time.
   operators_.front()->ProcessWatermark(0, kMaxWatermark);
+  FinishOperators();
+  if (checkpointing_ || drain_requested_) {
+    // Wait for the final checkpoint, so that what the chain emitted is
+    // committed before the job ends (two-phase-commit sinks).
+    EmitEvent(EventKind::kEndOfData);
+    responder_->ReportEndOfData(tdd_.ExecutionId());
+    while (!terminate_confirmed_) {
+      if (mailbox_.HasMail()) mailbox_.RunMails();
+      if (mailbox_.IsCancelled()) throw TaskCancelledException();
+      if (terminate_confirmed_) break;
+      FlushOutputs();
+      mailbox_.Wait(-1);
+    }
+  }
+  EmitEvent(EventKind::kEndOfPartition);
+}
+
+void StreamTask::EmitEvent(EventKind kind) {
+  for (RecordWriter* w : writers_) w->BroadcastEvent(std::string(1, static_cast<char>(kind)));
 }
 
 void StreamTask::RunInputLoop() {
@@ -291,7 +362,16 @@ void StreamTask::RunInputLoop() {
   while (true) {
     if (mailbox_.HasMail()) mailbox_.RunMails();
     if (mailbox_.IsCancelled()) throw TaskCancelledException();
-    FireTimers();
+    if (terminate_confirmed_) {
+      EmitEvent(EventKind::kEndOfPartition);
+      return;
+    }
+    if (Suspended()) {
+      FlushOutputs();
+      mailbox_.Wait(-1);
+      continue;
+    }
+    if (!chain_finished_) FireTimers();
     if (!gate_->PollNext(channel, buffer)) {
       if (gate_->AllFinished()) break;
       mailbox_.ResetInputSignal();
@@ -313,22 +393,50 @@ void StreamTask::RunInputLoop() {
     buffer.Recycle();
     MaybeFlush();
   }
+  FinishOperators();
+  EmitEvent(EventKind::kEndOfPartition);
 }
 
 void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
   if (buffer.Size() < 1) throw std::runtime_error("empty event buffer on channel " + std::to_string(channel));
   auto kind = static_cast<EventKind>(buffer.Data()[0]);
-  if (kind != EventKind::kEndOfPartition) {
-    throw std::runtime_error("unknown event " + std::to_string(buffer.Data()[0]) + " on channel " +
-                             std::to_string(channel));
-  }
   InputChannel& c = gate_->Channel(channel);
   if (!c.deserializer.IsClean()) {
-    throw std::runtime_error("channel " + std::to_string(channel) + " ended inside a record");
+    throw std::runtime_error("event on channel " + std::to_string(channel) + " inside a record");
   }
-  gate_->MarkFinished(channel);
-  watermark_handler_->Recompute(c.input_index);
-  if (gate_->InputFinished(c.input_index)) EndInput(c.input_index);
+  switch (kind) {
+    case EventKind::kEndOfPartition:
+      gate_->MarkFinished(channel);
+      watermark_handler_->Recompute(c.input_index);
+      if (gate_->InputFinished(c.input_index)) EndInput(c.input_index);
+      MaybeCompleteAlignment();
+      return;
+    case EventKind::kEndOfData: {
+      c.data_finished = true;
+      bool input_done = true;
+      bool all_done = true;
+      for (int i = 0; i < gate_->NumChannels(); ++i) {
+        const InputChannel& other = gate_->Channel(i);
+        bool done = other.data_finished || other.finished;
+        if (!done) all_done = false;
+        if (!done && other.input_index == c.input_index) input_done = false;
+      }
+      if (input_done) EndInput(c.input_index);
+      if (all_done && !chain_finished_) {
+        FinishOperators();
+        EmitEvent(EventKind::kEndOfData);
+      }
+      return;
+    }
+    case EventKind::kCheckpointBarrier: {
+      freshet::Result<CheckpointBarrier> barrier = CheckpointBarrier::Decode(buffer.Data(), buffer.Size());
+      if (!barrier.IsOk()) throw std::runtime_error(barrier.GetStatus().ToString());
+      OnBarrier(channel, *barrier);
+      return;
+    }
+  }
+  throw std::runtime_error("unknown event " + std::to_string(buffer.Data()[0]) + " on channel " +
+                           std::to_string(channel));
 }
 
 void StreamTask::EndInput(int input_index) {
@@ -337,12 +445,147 @@ void StreamTask::EndInput(int input_index) {
   operators_.front()->EndInput(input_index);
 }
 
-void StreamTask::FinishChain() {
+void StreamTask::FinishOperators() {
+  if (chain_finished_) return;
+  chain_finished_ = true;
+  for (size_t i = 1; i < input_ended_.size(); ++i) {
+    if (processors_.size() > i && processors_[i] != nullptr) EndInput(static_cast<int>(i));
+  }
   for (size_t i = 0; i < operators_.size(); ++i) {
     if (i > 0) operators_[i]->EndInput(1);
     operators_[i]->Finish();
   }
-  for (RecordWriter* w : writers_) w->EmitEndOfPartition();
+}
+
+// ---- checkpoints ------------------------------------------------------------
+
+void StreamTask::OnBarrier(int channel, const CheckpointBarrier& barrier) {
+  if (barrier.id <= last_barrier_id_) return;  // a late barrier of a checkpoint handled or abandoned
+  if (pending_barrier_ && barrier.id > pending_barrier_->id) {
+    // A newer checkpoint overtook the one being aligned: that one cannot
+    // complete here any more.
+    if (responder_ != nullptr) {
+      responder_->DeclineCheckpoint(tdd_.ExecutionId(), pending_barrier_->id,
+                                    Status::Cancelled(fmt::format("task '{}': checkpoint {} was superseded by {} "
+                                                                  "before its barriers were aligned",
+                                                                  name_, pending_barrier_->id, barrier.id)));
+    }
+    last_barrier_id_ = pending_barrier_->id;
+    CancelAlignment();
+  }
+  if (!pending_barrier_) {
+    pending_barrier_ = barrier;
+    barrier_received_.assign(static_cast<size_t>(gate_->NumChannels()), false);
+  }
+  if (!barrier_received_[static_cast<size_t>(channel)]) {
+    barrier_received_[static_cast<size_t>(channel)] = true;
+    // Exactly-once: records behind the barrier wait until all barriers are in.
+    if (exactly_once_) gate_->Block(channel);
+  }
+  MaybeCompleteAlignment();
+}
+
+void StreamTask::MaybeCompleteAlignment() {
+  if (!pending_barrier_) return;
+  for (int i = 0; i < gate_->NumChannels(); ++i) {
+    if (!barrier_received_[static_cast<size_t>(i)] && !gate_->Channel(i).finished) return;
+  }
+  CheckpointBarrier barrier = std::move(*pending_barrier_);
+  pending_barrier_.reset();
+  last_barrier_id_ = barrier.id;
+  PerformCheckpoint(barrier);
+  gate_->UnblockAll();
+}
+
+void StreamTask::CancelAlignment() {
+  pending_barrier_.reset();
+  if (gate_ != nullptr) gate_->UnblockAll();
+}
+
+void StreamTask::PerformCheckpoint(const CheckpointBarrier& barrier) {
+  if (responder_ == nullptr) return;
+  std::vector<AsyncSnapshot> snapshots;
+  try {
+    for (auto& op : operators_) op->PrepareSnapshotPreBarrier(barrier.id);
+    std::string event = barrier.Encode();
+    for (RecordWriter* w : writers_) w->BroadcastEvent(event);
+    for (auto& op : operators_) snapshots.push_back(op->SnapshotState(barrier.id));
+  } catch (const OperatorException& e) {
+    // The checkpoint fails; the job goes on (the coordinator counts failures).
+    responder_->DeclineCheckpoint(tdd_.ExecutionId(), barrier.id,
+                                  Status::FailedPrecondition(fmt::format("operator '{}' ({}) could not snapshot its "
+                                                                         "state: {}",
+                                                                         e.OperatorName(), Describe(), e.what())));
+    return;
+  }
+  if (barrier.terminate) terminate_id_ = barrier.id;
+  std::string file = fmt::format("{}-{}-{}.state", tdd_.vertex, tdd_.subtask, tdd_.attempt);
+  snapshots_.Submit([responder = responder_, execution = tdd_.ExecutionId(), barrier, file,
+                     snapshots = std::move(snapshots)] {
+    TaskStateWriter writer(barrier.directory, file, static_cast<int>(snapshots.size()));
+    Status s;
+    for (size_t i = 0; i < snapshots.size() && s.IsOk(); ++i) {
+      writer.BeginOperator(static_cast<int>(i));
+      if (snapshots[i]) {
+        try {
+          s = snapshots[i](writer);
+        } catch (const std::exception& e) {
+          s = Status::Internal(std::string("writing the snapshot failed: ") + e.what());
+        }
+      }
+    }
+    if (!s.IsOk()) {
+      responder->DeclineCheckpoint(execution, barrier.id, std::move(s));
+      return;
+    }
+    freshet::Result<TaskStateSnapshot> written = writer.Finish();
+    if (!written.IsOk()) {
+      responder->DeclineCheckpoint(execution, barrier.id, written.GetStatus());
+      return;
+    }
+    responder->AcknowledgeCheckpoint(execution, barrier.id, std::move(*written));
+  });
+}
+
+void StreamTask::OnCheckpointComplete(CheckpointId id) {
+  for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->NotifyCheckpointComplete(id);
+  if (terminate_id_ >= 0 && id >= terminate_id_) terminate_confirmed_ = true;
+}
+
+void StreamTask::OnCheckpointAborted(CheckpointId id) {
+  if (pending_barrier_ && pending_barrier_->id <= id) CancelAlignment();
+  last_barrier_id_ = std::max(last_barrier_id_, id);
+  for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->NotifyCheckpointAborted(id);
+  if (terminate_id_ == id) terminate_id_ = -1;  // the stop failed: the job goes on
+}
+
+void SnapshotWorker::Submit(std::function<void()> job) {
+  std::lock_guard lock(mu_);
+  jobs_.push_back(std::move(job));
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  cv_.notify_one();
+}
+
+void SnapshotWorker::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SnapshotWorker::Loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
 }
 
 void StreamTask::CloseOperators() noexcept {

@@ -6,10 +6,15 @@
 // touching operators. Cancel() may be called from any thread.
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "freshet/configuration.h"
@@ -18,6 +23,7 @@
 #include "freshet/internal/timer_service.h"
 #include "freshet/source.h"
 #include "graph/stream_graph.h"
+#include "runtime/checkpoint/checkpoint_barrier.h"
 #include "runtime/io/input_gate.h"
 #include "runtime/task/mailbox.h"
 #include "runtime/task/task_deployment.h"
@@ -25,6 +31,23 @@
 namespace freshet::internal {
 
 class ShuffleEnvironment;
+
+/// Writes checkpoint snapshots off the task thread, in submission order.
+/// The thread starts with the first job; Stop() finishes queued jobs and joins.
+class SnapshotWorker {
+ public:
+  ~SnapshotWorker() { Stop(); }
+  void Submit(std::function<void()> job);
+  void Stop();
+
+ private:
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 /// The task's processing-time timers: callbacks run on the task thread by
 /// the mailbox loop once the clock reaches them.
@@ -47,8 +70,10 @@ class TaskProcessingTimeService final : public ProcessingTimeService {
 class StreamTask {
  public:
   /// Creates the task and registers its result partitions with `shuffle`.
+  /// `responder` receives checkpoint acknowledgements (null: the task takes
+  /// no checkpoints).
   StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, ShuffleEnvironment& shuffle,
-             Clock& clock);
+             Clock& clock, CheckpointResponder* responder = nullptr);
   ~StreamTask();
   StreamTask(const StreamTask&) = delete;
   StreamTask& operator=(const StreamTask&) = delete;
@@ -59,6 +84,15 @@ class StreamTask {
   Status Run();
   /// Any thread: stops the task promptly.
   void Cancel();
+
+  /// Any thread (the coordinator): a source task takes checkpoint
+  /// `barrier.id` and injects the barrier into its outputs.
+  void TriggerCheckpoint(CheckpointBarrier barrier);
+  void NotifyCheckpointComplete(CheckpointId id);
+  void NotifyCheckpointAborted(CheckpointId id);
+  /// Any thread: a source task ends its input as if it were bounded
+  /// (stop-with-savepoint with drain).
+  void RequestDrain();
 
   const TaskDeploymentDescriptor& Descriptor() const { return tdd_; }
   /// Valid after Run() returned.
@@ -71,11 +105,23 @@ class StreamTask {
 
   Status Setup();
   void BuildChain();
+  void RestoreState();
   void RunSourceLoop();
   void RunInputLoop();
   void ProcessEvent(int channel, const Buffer& buffer);
   void EndInput(int input_index);
-  void FinishChain();
+  /// Ends every operator's input and finishes the chain (once).
+  void FinishOperators();
+  void EmitEvent(EventKind kind);
+  // Checkpoints (task thread).
+  void OnBarrier(int channel, const CheckpointBarrier& barrier);
+  void MaybeCompleteAlignment();
+  void CancelAlignment();
+  void PerformCheckpoint(const CheckpointBarrier& barrier);
+  void OnCheckpointComplete(CheckpointId id);
+  void OnCheckpointAborted(CheckpointId id);
+  /// True when a terminating checkpoint was taken: process mails only.
+  bool Suspended() const { return terminate_id_ >= 0; }
   void CloseOperators() noexcept;
   void FlushOutputs();
   void MaybeFlush();
@@ -112,6 +158,19 @@ class StreamTask {
   std::vector<bool> input_ended_;
   TaskResult result_;
   std::atomic<bool> cancel_requested_{false};
+
+  // Checkpoints.
+  CheckpointResponder* responder_;
+  bool checkpointing_ = false;
+  bool exactly_once_ = true;
+  std::optional<CheckpointBarrier> pending_barrier_;  // alignment in progress
+  std::vector<bool> barrier_received_;
+  CheckpointId last_barrier_id_ = 0;  // highest checkpoint taken or abandoned here
+  CheckpointId terminate_id_ = -1;    // terminating checkpoint taken, awaiting confirmation
+  bool terminate_confirmed_ = false;
+  bool chain_finished_ = false;
+  bool drain_requested_ = false;
+  SnapshotWorker snapshots_;
 };
 
 /// Per-TaskExecutor registry of result partitions, so consumers find the

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "freshet/key_groups.h"
+#include "runtime/checkpoint/checkpoint_storage.h"
 #include "runtime/io/result_partition.h"
 
 namespace freshet::internal {
@@ -40,6 +41,10 @@ struct TaskDeploymentDescriptor {
   KeyGroupRange key_groups;
   std::vector<ProducedPartitionDescriptor> produced;
   std::vector<InputGateDescriptor> inputs;
+  /// The snapshot to restore from (empty: fresh start) and, per operator of
+  /// the chain (head first), the blocks of its state.
+  std::string restore_directory;
+  std::vector<OperatorRestoreRefs> restore;
 
   std::string ExecutionId() const {
     return job_id + "/" + std::to_string(vertex) + "/" + std::to_string(subtask) + "#" + std::to_string(attempt);

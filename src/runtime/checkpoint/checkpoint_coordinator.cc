@@ -1,0 +1,367 @@
+#include "runtime/checkpoint/checkpoint_coordinator.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace freshet::internal {
+
+std::string OperatorIdOf(const StreamNode& node) {
+  if (!node.uid.empty()) return node.uid;
+  return fmt::format("{}#{}", node.name, node.id);
+}
+
+CheckpointCoordinator::CheckpointCoordinator(std::shared_ptr<const JobGraph> job, CheckpointOptions options,
+                                             CheckpointGateway& gateway, Clock& clock,
+                                             std::function<void(Status)> on_failure)
+    : job_(std::move(job)),
+      options_(std::move(options)),
+      gateway_(gateway),
+      clock_(clock),
+      on_failure_(std::move(on_failure)) {}
+
+CheckpointCoordinator::~CheckpointCoordinator() {
+  Actions actions;
+  std::lock_guard lock(mu_);
+  for (auto& [id, p] : pending_) {
+    if (p.promise) p.promise->set_value(Status::Cancelled("the job ended before savepoint " + std::to_string(id) +
+                                                          " completed"));
+  }
+  pending_.clear();
+  if (drain_) drain_->second.set_value(Status::Cancelled("the job ended before the savepoint completed"));
+  drain_.reset();
+}
+
+void CheckpointCoordinator::Run(Actions& actions) {
+  for (auto& a : actions) a();
+  actions.clear();
+}
+
+void CheckpointCoordinator::StartAttempt(std::map<std::pair<int, int>, std::string> tasks) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<CheckpointId> ids;
+    for (const auto& [id, p] : pending_) ids.push_back(id);
+    for (CheckpointId id : ids) AbortLocked(id, Status::Cancelled("the job restarted"), false, actions);
+    tasks_ = std::move(tasks);
+    task_of_execution_.clear();
+    sources_.clear();
+    ended_sources_.clear();
+    for (const auto& [where, execution] : tasks_) {
+      task_of_execution_[execution] = where;
+      if (job_->vertices.at(static_cast<size_t>(where.first)).is_source) sources_.insert(execution);
+    }
+    running_ = true;
+    final_triggered_ = false;
+    auto now = std::chrono::steady_clock::now();
+    next_trigger_ = now + std::chrono::milliseconds(options_.interval_ms);
+    last_completion_ = now - std::chrono::hours(24);
+  }
+  Run(actions);
+}
+
+void CheckpointCoordinator::StopAttempt(const Status& reason) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+    std::vector<CheckpointId> ids;
+    for (const auto& [id, p] : pending_) ids.push_back(id);
+    for (CheckpointId id : ids) AbortLocked(id, reason, false, actions);
+    if (drain_) {
+      drain_->second.set_value(reason);
+      drain_.reset();
+    }
+  }
+  Run(actions);
+}
+
+void CheckpointCoordinator::SetNextId(CheckpointId id) {
+  std::lock_guard lock(mu_);
+  next_id_ = std::max(next_id_, id);
+}
+
+bool CheckpointCoordinator::CanTriggerLocked(std::chrono::steady_clock::time_point now) const {
+  if (!running_ || !options_.Enabled() || final_triggered_ || drain_) return false;
+  int periodic = 0;
+  for (const auto& [id, p] : pending_) periodic += p.barrier.savepoint ? 0 : 1;
+  if (periodic >= options_.max_concurrent) return false;
+  if (now < next_trigger_) return false;
+  return now - last_completion_ >= std::chrono::milliseconds(options_.min_pause_ms);
+}
+
+void CheckpointCoordinator::TriggerLocked(bool savepoint, bool terminate, std::string directory,
+                                          std::optional<std::promise<Result<std::string>>> promise,
+                                          Actions& actions) {
+  CheckpointId id = next_id_++;
+  Pending p;
+  p.barrier.id = id;
+  p.barrier.timestamp = clock_.NowMillis();
+  p.barrier.savepoint = savepoint;
+  p.barrier.terminate = terminate;
+  p.barrier.directory = directory.empty() ? CheckpointDirectory(options_.directory, job_->job_id, id) : directory;
+  p.started = std::chrono::steady_clock::now();
+  p.promise = std::move(promise);
+  p.final = terminate;
+  for (const auto& [execution, where] : task_of_execution_) p.waiting.insert(execution);
+  CheckpointBarrier barrier = p.barrier;
+  pending_.emplace(id, std::move(p));
+  next_trigger_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.interval_ms);
+  for (const std::string& source : sources_) {
+    actions.push_back([this, source, barrier] { gateway_.TriggerCheckpoint(source, barrier); });
+  }
+}
+
+Duration CheckpointCoordinator::Tick() {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    std::vector<CheckpointId> expired;
+    for (const auto& [id, p] : pending_) {
+      if (now - p.started >= std::chrono::milliseconds(options_.timeout_ms)) expired.push_back(id);
+    }
+    for (CheckpointId id : expired) {
+      bool savepoint = pending_.at(id).barrier.savepoint;
+      AbortLocked(id,
+                  Status::Unavailable(fmt::format("{} {} expired before completing (timeout {} ms)",
+                                                  savepoint ? "savepoint" : "checkpoint", id, options_.timeout_ms)),
+                  !savepoint, actions);
+    }
+    bool all_ended = running_ && !sources_.empty() && ended_sources_.size() == sources_.size();
+    if (all_ended && !final_triggered_) {
+      final_triggered_ = true;
+      if (drain_) {
+        std::string dir = drain_->first;
+        auto promise = std::move(drain_->second);
+        drain_.reset();
+        TriggerLocked(true, true, dir, std::move(promise), actions);
+      } else {
+        TriggerLocked(false, true, "", std::nullopt, actions);
+      }
+    } else if (CanTriggerLocked(now)) {
+      TriggerLocked(false, false, "", std::nullopt, actions);
+    }
+  }
+  Run(actions);
+  int64_t wait = options_.Enabled() ? std::min<int64_t>(options_.interval_ms, 50) : 50;
+  return Duration(std::max<int64_t>(wait, 1));
+}
+
+void CheckpointCoordinator::Acknowledge(const std::string& execution_id, CheckpointId id, TaskStateSnapshot state) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // aborted, or from an earlier attempt
+    Pending& p = it->second;
+    if (p.waiting.erase(execution_id) == 0) return;
+    p.states[task_of_execution_.at(execution_id)] = std::move(state);
+    if (p.waiting.empty()) CompleteLocked(id, actions);
+  }
+  Run(actions);
+}
+
+void CheckpointCoordinator::Decline(const std::string& execution_id, CheckpointId id, const Status& reason) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end() || !it->second.waiting.contains(execution_id)) return;
+    bool savepoint = it->second.barrier.savepoint;
+    AbortLocked(id,
+                Status(reason.Code(), fmt::format("{} {} was declined by task {}: {}",
+                                                  savepoint ? "savepoint" : "checkpoint", id, execution_id,
+                                                  reason.Message())),
+                !savepoint, actions);
+  }
+  Run(actions);
+}
+
+void CheckpointCoordinator::ReportEndOfData(const std::string& execution_id) {
+  {
+    std::lock_guard lock(mu_);
+    if (!sources_.contains(execution_id)) return;
+    ended_sources_.insert(execution_id);
+  }
+  Tick();  // triggers the final checkpoint once every source ended
+}
+
+std::future<Result<std::string>> CheckpointCoordinator::TriggerSavepoint(const std::string& target,
+                                                                         SavepointMode mode) {
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) {
+      promise.set_value(Status::FailedPrecondition("the job is not running"));
+      return future;
+    }
+    if (target.empty()) {
+      promise.set_value(Status::InvalidArgument(
+          "no savepoint directory: pass a target directory (or set state.savepoints.dir)"));
+      return future;
+    }
+    if (drain_ || final_triggered_) {
+      promise.set_value(Status::FailedPrecondition("the job is already stopping"));
+      return future;
+    }
+    Result<std::string> dir = CreateSavepointDirectory(target, job_->job_id, next_id_);
+    if (!dir.IsOk()) {
+      promise.set_value(dir.GetStatus());
+      return future;
+    }
+    if (mode == SavepointMode::kStopDrain) {
+      drain_.emplace(*dir, std::move(promise));
+      for (const std::string& source : sources_) {
+        actions.push_back([this, source] { gateway_.RequestDrain(source); });
+      }
+    } else {
+      TriggerLocked(true, mode == SavepointMode::kStop, *dir, std::move(promise), actions);
+      if (mode == SavepointMode::kStop) final_triggered_ = true;
+    }
+  }
+  Run(actions);
+  return future;
+}
+
+Result<CheckpointMetadata> CheckpointCoordinator::BuildMetadataLocked(const Pending& p) const {
+  CheckpointMetadata md;
+  md.job_id = job_->job_id;
+  md.checkpoint_id = p.barrier.id;
+  md.timestamp = p.barrier.timestamp;
+  md.savepoint = p.barrier.savepoint;
+  const StreamGraph& g = *job_->stream_graph;
+  for (const JobVertex& v : job_->vertices) {
+    for (size_t pos = 0; pos < v.chain.size(); ++pos) {
+      const StreamNode& node = g.Node(v.chain[pos]);
+      OperatorStateHandle h;
+      h.operator_id = OperatorIdOf(node);
+      h.name = node.name;
+      h.parallelism = v.parallelism;
+      h.max_parallelism = v.max_parallelism;
+      h.subtasks.resize(static_cast<size_t>(v.parallelism));
+      for (int s = 0; s < v.parallelism; ++s) {
+        auto it = p.states.find({v.id, s});
+        if (it == p.states.end()) return Status::Internal("missing acknowledgement of " + v.name);
+        const TaskStateSnapshot& ts = it->second;
+        if (pos < ts.operators.size()) h.subtasks[static_cast<size_t>(s)] = ts.operators[pos];
+        if (h.state_info.empty() && pos < ts.state_info.size()) h.state_info = ts.state_info[pos];
+      }
+      md.operators.push_back(std::move(h));
+    }
+  }
+  for (const auto& [where, ts] : p.states) {
+    for (const StateFileInfo& f : ts.files) md.files.push_back(f);
+  }
+  return md;
+}
+
+void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
+  Pending& p = pending_.at(id);
+  Result<CheckpointMetadata> md = BuildMetadataLocked(p);
+  Status written = md.IsOk() ? WriteMetadata(p.barrier.directory, *md) : md.GetStatus();
+  if (!written.IsOk()) {
+    AbortLocked(id, Status(written.Code(), "writing the metadata of checkpoint " + std::to_string(id) + ": " +
+                                               written.Message()),
+                !p.barrier.savepoint, actions);
+    return;
+  }
+  CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint};
+  auto promise = std::move(p.promise);
+  pending_.erase(id);
+  ++num_completed_;
+  consecutive_failures_ = 0;
+  last_completion_ = std::chrono::steady_clock::now();
+  completed_.push_front(done);
+  spdlog::info("job {}: {} {} complete ({})", job_->job_id, done.savepoint ? "savepoint" : "checkpoint", id,
+               done.directory);
+  // Older pending checkpoints are subsumed by this one.
+  std::vector<CheckpointId> older;
+  for (const auto& [other, q] : pending_) {
+    if (other < id && !q.barrier.savepoint) older.push_back(other);
+  }
+  for (CheckpointId o : older) AbortLocked(o, Status::Cancelled("subsumed by checkpoint " + std::to_string(id)), false, actions);
+  // Retention: keep the newest `num_retained` checkpoints; savepoints belong to the user.
+  int kept = 0;
+  for (auto it = completed_.begin(); it != completed_.end();) {
+    if (it->savepoint) {
+      ++it;
+      continue;
+    }
+    if (++kept <= options_.num_retained) {
+      ++it;
+      continue;
+    }
+    std::string dir = it->directory;
+    actions.push_back([dir] {
+      Status s = DisposeCheckpoint(dir);
+      if (!s.IsOk()) spdlog::warn("could not remove checkpoint {}: {}", dir, s.ToString());
+    });
+    it = completed_.erase(it);
+  }
+  for (const auto& [execution, where] : task_of_execution_) {
+    actions.push_back([this, execution, id] { gateway_.NotifyCheckpointComplete(execution, id); });
+  }
+  if (promise) promise->set_value(done.directory);
+}
+
+void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, bool count_failure,
+                                        Actions& actions) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (p.final) final_triggered_ = false;  // the final checkpoint is tried again
+  spdlog::warn("job {}: {} {} aborted: {}", job_->job_id, p.barrier.savepoint ? "savepoint" : "checkpoint", id,
+               reason.Message());
+  std::string dir = p.barrier.directory;
+  actions.push_back([dir] { (void)DisposeCheckpoint(dir); });
+  if (running_) {
+    for (const auto& [execution, where] : task_of_execution_) {
+      actions.push_back([this, execution, id] { gateway_.NotifyCheckpointAborted(execution, id); });
+    }
+  }
+  if (p.promise) p.promise->set_value(reason);
+  if (!count_failure) return;
+  ++num_failed_;
+  if (++consecutive_failures_ > options_.tolerable_failures) {
+    Status failure(reason.Code(), fmt::format("exceeded the number of tolerable failed checkpoints ({}); last "
+                                              "failure: {}",
+                                              options_.tolerable_failures, reason.Message()));
+    consecutive_failures_ = 0;
+    actions.push_back([this, failure] { on_failure_(failure); });
+  }
+}
+
+std::vector<CompletedCheckpoint> CheckpointCoordinator::Completed() const {
+  std::lock_guard lock(mu_);
+  return {completed_.begin(), completed_.end()};
+}
+
+int64_t CheckpointCoordinator::NumCompleted() const {
+  std::lock_guard lock(mu_);
+  return num_completed_;
+}
+
+int64_t CheckpointCoordinator::NumFailed() const {
+  std::lock_guard lock(mu_);
+  return num_failed_;
+}
+
+void CheckpointCoordinator::Shutdown(bool delete_checkpoints) {
+  std::vector<std::string> dirs;
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+    if (!delete_checkpoints) return;
+    for (const CompletedCheckpoint& c : completed_) {
+      if (!c.savepoint) dirs.push_back(c.directory);
+    }
+    std::erase_if(completed_, [](const CompletedCheckpoint& c) { return !c.savepoint; });
+  }
+  for (const std::string& d : dirs) (void)DisposeCheckpoint(d);
+}
+
+}  // namespace freshet::internal

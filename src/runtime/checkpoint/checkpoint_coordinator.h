@@ -1,0 +1,143 @@
+#pragma once
+// The checkpoint coordinator of one job (part of its JobMaster).
+//
+// It triggers checkpoints at the source tasks, collects every task's
+// acknowledgement with the handles of the state it wrote, writes the
+// checkpoint's `_metadata` last and atomically, then tells every task the
+// checkpoint is complete. A checkpoint that a task declines, or that is not
+// complete within the timeout, is aborted: its directory is removed and
+// the tasks are told. Savepoints (also stop-with-savepoint) and the final
+// checkpoint of a job whose sources all ended go the same way.
+//
+// Threading: all methods are thread-safe. Calls into tasks (through the
+// gateway) are made without holding the coordinator's lock.
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "freshet/checkpoint.h"
+#include "freshet/source.h"
+#include "graph/stream_graph.h"
+#include "runtime/checkpoint/checkpoint_barrier.h"
+#include "runtime/checkpoint/checkpoint_storage.h"
+
+namespace freshet::internal {
+
+/// How the coordinator reaches the tasks of the current execution attempt.
+class CheckpointGateway {
+ public:
+  virtual ~CheckpointGateway() = default;
+  virtual void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) = 0;
+  virtual void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) = 0;
+  virtual void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) = 0;
+  /// Asks a source task to end its input (stop-with-savepoint with drain).
+  virtual void RequestDrain(const std::string& execution_id) = 0;
+};
+
+/// The id under which an operator's state is stored: its uid when set,
+/// else a name derived from its position in the graph (stable as long as
+/// the program builds the same graph).
+std::string OperatorIdOf(const StreamNode& node);
+
+/// A checkpoint that completed (its metadata is on disk).
+struct CompletedCheckpoint {
+  CheckpointId id = 0;
+  std::string directory;
+  bool savepoint = false;
+};
+
+enum class SavepointMode {
+  kSavepoint,  // the job goes on
+  kStop,       // the job stops once the savepoint is complete
+  kStopDrain,  // sources end their input, event time advances to the end, then stop
+};
+
+class CheckpointCoordinator {
+ public:
+  /// `on_failure` is called (without locks held) when more consecutive
+  /// checkpoints failed than tolerated.
+  CheckpointCoordinator(std::shared_ptr<const JobGraph> job, CheckpointOptions options, CheckpointGateway& gateway,
+                        Clock& clock, std::function<void(Status)> on_failure);
+  ~CheckpointCoordinator();
+
+  /// A new execution attempt is running: `tasks` maps (vertex, subtask)
+  /// to execution id. Pending checkpoints of earlier attempts are aborted.
+  void StartAttempt(std::map<std::pair<int, int>, std::string> tasks);
+  /// The attempt is over (failure, cancellation): abort what is pending.
+  void StopAttempt(const Status& reason);
+  /// Triggers periodic checkpoints and times out pending ones. Returns how
+  /// long the caller may wait before the next call.
+  Duration Tick();
+
+  void Acknowledge(const std::string& execution_id, CheckpointId id, TaskStateSnapshot state);
+  void Decline(const std::string& execution_id, CheckpointId id, const Status& reason);
+  void ReportEndOfData(const std::string& execution_id);
+
+  /// Triggers a savepoint into a new directory under `target`; the future
+  /// yields its path or why it failed.
+  std::future<Result<std::string>> TriggerSavepoint(const std::string& target, SavepointMode mode);
+
+  /// Completed checkpoints and savepoints of this job, newest first.
+  std::vector<CompletedCheckpoint> Completed() const;
+  /// The checkpoint id the next trigger uses.
+  void SetNextId(CheckpointId id);
+  /// Retained checkpoints are removed when the job ends for good, unless
+  /// retention on cancellation is configured.
+  void Shutdown(bool delete_checkpoints);
+  int64_t NumCompleted() const;
+  int64_t NumFailed() const;
+
+ private:
+  struct Pending {
+    CheckpointBarrier barrier;
+    std::set<std::string> waiting;  // execution ids not acknowledged yet
+    std::map<std::pair<int, int>, TaskStateSnapshot> states;
+    std::chrono::steady_clock::time_point started;
+    std::optional<std::promise<Result<std::string>>> promise;  // savepoints
+    bool final = false;  // the last checkpoint before the job ends
+  };
+  using Actions = std::vector<std::function<void()>>;
+
+  bool CanTriggerLocked(std::chrono::steady_clock::time_point now) const;
+  void TriggerLocked(bool savepoint, bool terminate, std::string directory,
+                     std::optional<std::promise<Result<std::string>>> promise, Actions& actions);
+  void CompleteLocked(CheckpointId id, Actions& actions);
+  void AbortLocked(CheckpointId id, const Status& reason, bool count_failure, Actions& actions);
+  Result<CheckpointMetadata> BuildMetadataLocked(const Pending& p) const;
+  static void Run(Actions& actions);
+
+  std::shared_ptr<const JobGraph> job_;
+  CheckpointOptions options_;
+  CheckpointGateway& gateway_;
+  Clock& clock_;
+  std::function<void(Status)> on_failure_;
+
+  mutable std::mutex mu_;
+  std::map<std::pair<int, int>, std::string> tasks_;
+  std::map<std::string, std::pair<int, int>> task_of_execution_;
+  std::set<std::string> sources_;  // execution ids of source tasks
+  std::set<std::string> ended_sources_;
+  std::map<CheckpointId, Pending> pending_;
+  std::deque<CompletedCheckpoint> completed_;  // newest first
+  CheckpointId next_id_ = 1;
+  std::chrono::steady_clock::time_point next_trigger_;
+  std::chrono::steady_clock::time_point last_completion_;
+  int consecutive_failures_ = 0;
+  int64_t num_completed_ = 0;
+  int64_t num_failed_ = 0;
+  bool running_ = false;
+  bool final_triggered_ = false;
+  // A stop-with-savepoint with drain waits for the sources to end.
+  std::optional<std::pair<std::string, std::promise<Result<std::string>>>> drain_;
+};
+
+}  // namespace freshet::internal
