@@ -184,6 +184,8 @@ void JobMaster::FailLocked(Status failure) {
       failure_ = std::move(failure);
       restart_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(*delay);
       CancelAllLocked();
+      // Checkpoints in flight cannot complete any more.
+      coordinator_->StopAttempt(Status::Cancelled("the job is restarting"));
       return;
     }
     failure = Status(failure.Code(), fmt::format("{} ({})", failure.Message(), restart_strategy_->ExhaustedReason()));
@@ -193,6 +195,7 @@ void JobMaster::FailLocked(Status failure) {
   failure_ = std::move(failure);
   status_ = JobStatus::kFailed;
   CancelAllLocked();
+  coordinator_->StopAttempt(Status::Cancelled("the job failed"));
 }
 
 void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState state, Status status,

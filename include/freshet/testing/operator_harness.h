@@ -88,6 +88,21 @@ class OneInputOperatorHarness {
     ctx_.side_outputs.Add(tag.Id(), out.get());
   }
 
+  /// Restores state (call before Open()), e.g. from Snapshot() of another
+  /// harness or from RestoreFromSnapshots().
+  void InitializeState(const internal::OperatorRestore& restore) { op_->InitializeState(restore); }
+  /// Takes checkpoint `id` as a task would at the barrier and writes it at once.
+  internal::MemorySnapshotOutput Snapshot(CheckpointId id = 1) {
+    op_->PrepareSnapshotPreBarrier(id);
+    internal::MemorySnapshotOutput out;
+    if (internal::AsyncSnapshot write = op_->SnapshotState(id)) {
+      Status s = write(out);
+      if (!s.IsOk()) throw std::runtime_error("snapshot failed: " + s.ToString());
+    }
+    return out;
+  }
+  void NotifyCheckpointComplete(CheckpointId id) { op_->NotifyCheckpointComplete(id); }
+
   void Open() {
     op_->Open();
     open_ = true;
@@ -141,5 +156,49 @@ class OneInputOperatorHarness {
   internal::Input<IN>* input_ = nullptr;
   bool open_ = false;
 };
+
+/// What subtask `subtask` of `parallelism` restores from the snapshots of
+/// all old subtasks (index = old subtask), with the redistribution a job
+/// restore applies: key groups of the new range; split lists cut into
+/// contiguous parts; union lists whole; broadcast lists from old subtask
+/// (subtask mod old parallelism).
+inline internal::OperatorRestore RestoreFromSnapshots(const std::vector<internal::MemorySnapshotOutput>& old,
+                                                      int subtask, int parallelism, int max_parallelism = 128) {
+  internal::OperatorRestore r;
+  r.restored = true;
+  KeyGroupRange range = KeyGroupRangeForSubtask(subtask, parallelism, max_parallelism);
+  std::map<std::string, std::vector<std::string>> split;
+  std::map<std::string, internal::OperatorStateMode> modes;
+  for (size_t i = 0; i < old.size(); ++i) {
+    const internal::MemorySnapshotOutput& o = old[i];
+    for (const auto& [kg, bytes] : o.key_groups) {
+      if (range.Contains(kg)) r.key_groups.emplace_back(kg, bytes);
+    }
+    for (const auto& [name, state] : o.operator_state) {
+      modes[name] = state.mode;
+      auto& entries = split[name];
+      if (state.mode == internal::OperatorStateMode::kBroadcast) {
+        if (static_cast<int>(i) == subtask % static_cast<int>(old.size())) entries = state.entries;
+      } else {
+        entries.insert(entries.end(), state.entries.begin(), state.entries.end());
+      }
+    }
+    if (r.state_info.empty()) r.state_info = o.state_info;
+  }
+  for (auto& [name, entries] : split) {
+    auto& out = r.operator_state[name];
+    out.mode = modes[name];
+    if (out.mode != internal::OperatorStateMode::kSplit) {
+      out.entries = std::move(entries);
+      continue;
+    }
+    size_t n = entries.size(), p = static_cast<size_t>(parallelism), i = static_cast<size_t>(subtask);
+    size_t begin = i * (n / p) + std::min(i, n % p);
+    size_t end = begin + n / p + (i < n % p ? 1 : 0);
+    out.entries.assign(entries.begin() + static_cast<std::ptrdiff_t>(begin),
+                       entries.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  return r;
+}
 
 }  // namespace freshet::testing

@@ -1,0 +1,498 @@
+// End-to-end checkpointing and recovery: the sequence oracle under injected
+// failures, damaged checkpoints, savepoints with rescaling, stop with drain,
+// resuming from retained checkpoints.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "freshet/freshet.h"
+
+namespace freshet {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// A fresh directory per test, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("freshet-ckpt-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string Path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+struct Seq {
+  int64_t key;
+  int64_t seq;
+};
+
+/// What the jobs report: violations seen by the checker and the last
+/// number per key, written once at the end of event time.
+struct Report {
+  std::mutex mu;
+  std::map<int64_t, int64_t> final_seq;
+  std::atomic<int64_t> violations{0};
+  std::atomic<int64_t> finals_written{0};
+};
+
+Report* g_report = nullptr;
+
+/// Holds the last sequence number per key; any gap or duplicate is a
+/// violation of exactly-once state. Emits (key, last) when event time ends.
+class SequenceChecker : public KeyedProcessFunction<int64_t, Seq, Seq> {
+ public:
+  void Open() override { last_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("last", -1)); }
+  void ProcessElement(const Seq& s, Context& ctx, Collector<Seq>&) override {
+    int64_t last = last_->Value();
+    if (s.seq != last + 1) g_report->violations.fetch_add(1);
+    if (last < 0) ctx.GetTimerService().RegisterEventTimeTimer(kMaxWatermark);
+    last_->Update(s.seq);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<Seq>& out) override {
+    out.Collect(Seq{ctx.GetCurrentKey(), last_->Value()});
+  }
+
+ private:
+  ValueState<int64_t>* last_ = nullptr;
+};
+
+/// Fails its subtask once per attempt below `attempts`, after a number of
+/// records that differs per attempt and subtask.
+class FaultInjector : public RichMapFunction<Seq, Seq> {
+ public:
+  explicit FaultInjector(int attempts) : attempts_(attempts) {}
+  void Open() override {
+    auto& rc = GetRuntimeContext();
+    // Early enough that every attempt gets there, whatever checkpoint it
+    // resumed from (a subtask has keys * per_key / parallelism records).
+    fail_at_ = rc.GetAttemptNumber() < attempts_
+                   ? 1000 + 500 * rc.GetAttemptNumber() + 300 * rc.GetIndexOfThisSubtask()
+                   : -1;
+  }
+  Seq Map(const Seq& s) override {
+    if (++seen_ == fail_at_) throw std::runtime_error("injected failure");
+    return s;
+  }
+
+ private:
+  int attempts_;
+  int64_t fail_at_ = -1;
+  int64_t seen_ = 0;
+};
+
+void RecordFinal(const Seq& s) {
+  std::lock_guard lock(g_report->mu);
+  g_report->final_seq[s.key] = s.seq;
+  g_report->finals_written.fetch_add(1);
+}
+
+struct OracleJob {
+  int64_t keys = 40;
+  int64_t per_key = 600;
+  int parallelism = 2;
+  double rate = 20000;  // records per second over all subtasks
+  int fail_attempts = 0;
+  int64_t interval_ms = 50;
+};
+
+/// Record i of the generator. Each source subtask reads a contiguous range
+/// of indexes and owns keys/parallelism keys, emitting their numbers in
+/// order round-robin, so every key's sequence comes from one subtask.
+std::function<Seq(int64_t)> SequenceOf(const OracleJob& job) {
+  int64_t keys_per_subtask = job.keys / job.parallelism;
+  int64_t range = keys_per_subtask * job.per_key;
+  return [keys_per_subtask, range](int64_t i) {
+    int64_t subtask = i / range, j = i % range;
+    return Seq{subtask * keys_per_subtask + j % keys_per_subtask, j / keys_per_subtask};
+  };
+}
+
+/// source -> fault injector -> keyBy -> checker -> sink
+void BuildOracle(StreamExecutionEnvironment& env, const OracleJob& job) {
+  env.FromGenerator(SequenceOf(job), job.keys * job.per_key, job.rate)
+      .Uid("source")
+      .Map(FaultInjector(job.fail_attempts))
+      .Uid("faults")
+      .KeyBy([](const Seq& s) { return s.key; })
+      .Process(SequenceChecker())
+      .Uid("checker")
+      .SinkTo(RecordFinal)
+      .Uid("sink");
+}
+
+void ConfigureCheckpoints(StreamExecutionEnvironment& env, const std::string& dir, int64_t interval_ms,
+                          CheckpointingMode mode = CheckpointingMode::kExactlyOnce) {
+  env.EnableCheckpointing(Duration(interval_ms), mode);
+  env.GetCheckpointConfig().directory = dir;
+  env.GetCheckpointConfig().num_retained = 3;
+  RestartStrategyOptions restart;
+  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
+  restart.fixed_delay_attempts = 10;
+  restart.fixed_delay_ms = 20;
+  env.SetRestartStrategy(restart);
+}
+
+void ExpectComplete(const Report& r, const OracleJob& job) {
+  EXPECT_EQ(r.violations.load(), 0);
+  ASSERT_EQ(static_cast<int64_t>(r.final_seq.size()), job.keys);
+  for (const auto& [key, last] : r.final_seq) EXPECT_EQ(last, job.per_key - 1) << "key " << key;
+}
+
+TEST(CheckpointRecoveryTest, SequenceOracleSurvivesRepeatedFailures) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  OracleJob job;
+  job.fail_attempts = 3;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(job.parallelism);
+  ConfigureCheckpoints(*env, dir.Path(), job.interval_ms);
+  BuildOracle(*env, job);
+  Result<JobExecutionResult> r = env->Execute("sequence oracle");
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  EXPECT_EQ(r->restarts, 3);
+  EXPECT_GT(r->checkpoints_completed, 3);
+  ExpectComplete(report, job);
+  // Some restart resumed from a checkpoint rather than the beginning.
+  bool from_checkpoint = false;
+  for (const std::string& e : r->recovery_events) from_checkpoint |= e.find("from checkpoint") != std::string::npos;
+  EXPECT_TRUE(from_checkpoint) << ::testing::PrintToString(r->recovery_events);
+}
+
+TEST(CheckpointRecoveryTest, AtLeastOnceLosesNothing) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  OracleJob job;
+  job.fail_attempts = 2;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(job.parallelism);
+  ConfigureCheckpoints(*env, dir.Path(), job.interval_ms, CheckpointingMode::kAtLeastOnce);
+  BuildOracle(*env, job);
+  Result<JobExecutionResult> r = env->Execute("at-least-once oracle");
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  EXPECT_EQ(r->restarts, 2);
+  // One input channel per checker subtask path here, so no duplicates
+  // either; what at-least-once promises is that nothing is lost.
+  ASSERT_EQ(static_cast<int64_t>(report.final_seq.size()), job.keys);
+  for (const auto& [key, last] : report.final_seq) EXPECT_EQ(last, job.per_key - 1);
+}
+
+TEST(CheckpointRecoveryTest, WithoutRestartStrategyTheFailureEndsTheJob) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  OracleJob job;
+  job.fail_attempts = 1;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(job.parallelism);
+  ConfigureCheckpoints(*env, dir.Path(), job.interval_ms);
+  RestartStrategyOptions none;
+  none.kind = RestartStrategyOptions::Kind::kNone;
+  env->SetRestartStrategy(none);
+  BuildOracle(*env, job);
+  Result<JobExecutionResult> r = env->Execute("no restarts");
+  ASSERT_FALSE(r.IsOk());
+  EXPECT_NE(r.GetStatus().Message().find("injected failure"), std::string::npos) << r.GetStatus().ToString();
+}
+
+/// Flips one byte in the middle of a checkpoint's largest state file.
+void CorruptCheckpoint(const std::string& checkpoint_dir) {
+  fs::path victim;
+  uintmax_t size = 0;
+  for (const auto& e : fs::directory_iterator(checkpoint_dir)) {
+    if (e.path().filename() == "_metadata" || !e.is_regular_file()) continue;
+    if (e.file_size() > size) {
+      size = e.file_size();
+      victim = e.path();
+    }
+  }
+  ASSERT_FALSE(victim.empty()) << "no state file in " << checkpoint_dir;
+  std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(size / 2));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(static_cast<std::streamoff>(size / 2));
+  f.write(&c, 1);
+}
+
+std::atomic<bool> g_fail_now{false};
+
+class FailOnSignal : public RichMapFunction<Seq, Seq> {
+ public:
+  Seq Map(const Seq& s) override {
+    if (GetRuntimeContext().GetAttemptNumber() == 0 && g_fail_now.load()) throw std::runtime_error("signalled failure");
+    return s;
+  }
+};
+
+TEST(CheckpointRecoveryTest, DamagedCheckpointIsSkippedForTheOneBefore) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  g_fail_now = false;
+  OracleJob job;
+  job.rate = 8000;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(2);
+  ConfigureCheckpoints(*env, dir.Path(), 40);
+  RestartStrategyOptions restart;
+  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
+  restart.fixed_delay_attempts = 3;
+  restart.fixed_delay_ms = 400;  // time to damage the newest checkpoint
+  env->SetRestartStrategy(restart);
+  env->FromGenerator(SequenceOf(job), job.keys * job.per_key, job.rate)
+      .Map(FailOnSignal())
+      .KeyBy([](const Seq& s) { return s.key; })
+      .Process(SequenceChecker())
+      .SinkTo(RecordFinal);
+  auto client = env->ExecuteAsync("damaged checkpoint");
+  ASSERT_TRUE(client.IsOk()) << client.GetStatus().ToString();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*client)->CompletedCheckpoints().size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE((*client)->CompletedCheckpoints().size(), 2u);
+  g_fail_now = true;
+  while ((*client)->GetJobStatus() != JobStatus::kRestarting && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ((*client)->GetJobStatus(), JobStatus::kRestarting);
+  std::vector<std::string> retained = (*client)->CompletedCheckpoints();
+  ASSERT_GE(retained.size(), 2u);
+  CorruptCheckpoint(retained.front());
+  Result<JobExecutionResult> r = (*client)->Wait();
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  std::string events = ::testing::PrintToString(r->recovery_events);
+  EXPECT_NE(events.find("is damaged"), std::string::npos) << events;
+  EXPECT_NE(events.find(fs::path(retained.front()).filename().string()), std::string::npos) << events;
+  ExpectComplete(report, job);
+}
+
+/// Sums per key; emits (key, sum) at the end of event time.
+class KeyedSum : public KeyedProcessFunction<int64_t, Seq, Seq> {
+ public:
+  void Open() override { sum_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("sum", 0)); }
+  void ProcessElement(const Seq& s, Context& ctx, Collector<Seq>&) override {
+    if (sum_->Get() == std::nullopt) ctx.GetTimerService().RegisterEventTimeTimer(kMaxWatermark);
+    sum_->Update(sum_->Value() + s.seq);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<Seq>& out) override {
+    out.Collect(Seq{ctx.GetCurrentKey(), sum_->Value()});
+  }
+
+ private:
+  ValueState<int64_t>* sum_ = nullptr;
+};
+
+constexpr int64_t kSumKeys = 64;
+constexpr int64_t kSumRecords = 64 * 400;
+
+void BuildSumJob(StreamExecutionEnvironment& env, double rate, bool with_sink_uid = true) {
+  auto sink = env.FromGenerator([](int64_t i) { return Seq{(i * 7) % kSumKeys, i}; }, kSumRecords, rate)
+                  .Uid("numbers")
+                  .KeyBy([](const Seq& s) { return s.key; })
+                  .Process(KeyedSum())
+                  .Uid("sum")
+                  .SinkTo(RecordFinal);
+  if (with_sink_uid) sink.Uid("sink");
+}
+
+std::map<int64_t, int64_t> ReferenceSums() {
+  std::map<int64_t, int64_t> sums;
+  for (int64_t i = 0; i < kSumRecords; ++i) sums[(i * 7) % kSumKeys] += i;
+  return sums;
+}
+
+/// Runs the sum job at parallelism 2, stops it with a savepoint midway and
+/// returns the savepoint's path.
+std::string SavepointMidway(const std::string& checkpoints, const std::string& savepoints) {
+  Report report;
+  g_report = &report;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(2);
+  ConfigureCheckpoints(*env, checkpoints, 100);
+  BuildSumJob(*env, 10000);
+  auto client = env->ExecuteAsync("sum, first half");
+  EXPECT_TRUE(client.IsOk()) << client.GetStatus().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  Result<std::string> savepoint = (*client)->StopWithSavepoint(savepoints);
+  EXPECT_TRUE(savepoint.IsOk()) << savepoint.GetStatus().ToString();
+  Result<JobExecutionResult> r = (*client)->Wait();
+  EXPECT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  // Stopped without draining: event time did not end, nothing was emitted.
+  EXPECT_EQ(report.finals_written.load(), 0);
+  return savepoint.IsOk() ? *savepoint : "";
+}
+
+TEST(SavepointTest, StopAndResumeAtParallelismOneTwoAndFour) {
+  TempDir dir;
+  std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
+  ASSERT_FALSE(savepoint.empty());
+  EXPECT_TRUE(fs::exists(fs::path(savepoint) / "_metadata"));
+  for (int parallelism : {1, 2, 4}) {
+    Report report;
+    g_report = &report;
+    auto env = StreamExecutionEnvironment::Create();
+    env->SetParallelism(parallelism);
+    RestoreOptions restore;
+    restore.path = savepoint;
+    env->SetStateRestore(restore);
+    BuildSumJob(*env, 0);
+    Result<JobExecutionResult> r = env->Execute("sum, second half");
+    ASSERT_TRUE(r.IsOk()) << "parallelism " << parallelism << ": " << r.GetStatus().ToString();
+    EXPECT_EQ(report.final_seq, ReferenceSums()) << "parallelism " << parallelism;
+    // The source resumed where it stopped: fewer records than a full run.
+    EXPECT_LT(r->records_in, kSumRecords) << "parallelism " << parallelism;
+  }
+  EXPECT_TRUE(DisposeSavepoint(savepoint).IsOk());
+  EXPECT_FALSE(fs::exists(savepoint));
+}
+
+TEST(SavepointTest, MissingOperatorIsReportedUnlessAllowed) {
+  TempDir dir;
+  std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
+  ASSERT_FALSE(savepoint.empty());
+  {
+    // The job no longer has the operator "sum".
+    auto env = StreamExecutionEnvironment::Create();
+    RestoreOptions restore;
+    restore.path = savepoint;
+    env->SetStateRestore(restore);
+    env->FromGenerator([](int64_t i) { return Seq{i, i}; }, 10).Uid("numbers").SinkTo(RecordFinal).Uid("sink");
+    Result<JobExecutionResult> r = env->Execute("incompatible");
+    ASSERT_FALSE(r.IsOk());
+    EXPECT_EQ(r.GetStatus().Code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(r.GetStatus().Message().find("uid sum"), std::string::npos) << r.GetStatus().Message();
+    EXPECT_NE(r.GetStatus().Message().find("allowNonRestoredState"), std::string::npos) << r.GetStatus().Message();
+  }
+  {
+    Report report;
+    g_report = &report;
+    auto env = StreamExecutionEnvironment::Create();
+    RestoreOptions restore;
+    restore.path = savepoint;
+    restore.allow_non_restored_state = true;
+    env->SetStateRestore(restore);
+    env->FromGenerator([](int64_t i) { return Seq{i, i}; }, 10).Uid("numbers").SinkTo(RecordFinal).Uid("sink");
+    Result<JobExecutionResult> r = env->Execute("allowed");
+    ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  }
+}
+
+TEST(SavepointTest, ChangedStateTypeIsRefused) {
+  TempDir dir;
+  std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
+  ASSERT_FALSE(savepoint.empty());
+  class StringSum : public KeyedProcessFunction<int64_t, Seq, Seq> {
+   public:
+    void Open() override { GetRuntimeContext().GetState(ValueStateDescriptor<std::string>("sum")); }
+    void ProcessElement(const Seq&, Context&, Collector<Seq>&) override {}
+  };
+  auto env = StreamExecutionEnvironment::Create();
+  RestoreOptions restore;
+  restore.path = savepoint;
+  env->SetStateRestore(restore);
+  env->FromGenerator([](int64_t i) { return Seq{i % 3, i}; }, 100)
+      .Uid("numbers")
+      .KeyBy([](const Seq& s) { return s.key; })
+      .Process(StringSum())
+      .Uid("sum")
+      .SinkTo(RecordFinal)
+      .Uid("sink");
+  Result<JobExecutionResult> r = env->Execute("changed type");
+  ASSERT_FALSE(r.IsOk());
+  EXPECT_EQ(r.GetStatus().Code(), StatusCode::kFailedPrecondition) << r.GetStatus().ToString();
+  EXPECT_NE(r.GetStatus().Message().find("'sum'"), std::string::npos) << r.GetStatus().Message();
+}
+
+TEST(SavepointTest, StopWithDrainEndsEventTimeFirst) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(2);
+  ConfigureCheckpoints(*env, dir.Path() + "/checkpoints", 100);
+  // An endless source: only the drain ends it.
+  env->FromGenerator([](int64_t i) { return Seq{i % 8, i}; }, -1, 5000)
+      .Uid("numbers")
+      .KeyBy([](const Seq& s) { return s.key; })
+      .Process(KeyedSum())
+      .Uid("sum")
+      .SinkTo(RecordFinal)
+      .Uid("sink");
+  auto client = env->ExecuteAsync("drain");
+  ASSERT_TRUE(client.IsOk());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Result<std::string> savepoint = (*client)->StopWithSavepoint(dir.Path() + "/savepoints", /*drain=*/true);
+  ASSERT_TRUE(savepoint.IsOk()) << savepoint.GetStatus().ToString();
+  Result<JobExecutionResult> r = (*client)->Wait();
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  // The maximum watermark fired every key's timer before the savepoint.
+  EXPECT_EQ(static_cast<int64_t>(report.final_seq.size()), 8);
+  EXPECT_TRUE(fs::exists(fs::path(*savepoint) / "_metadata"));
+}
+
+TEST(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterCancel) {
+  TempDir dir;
+  std::string checkpoints = dir.Path() + "/checkpoints";
+  std::string retained;
+  {
+    Report report;
+    g_report = &report;
+    auto env = StreamExecutionEnvironment::Create();
+    env->SetParallelism(2);
+    ConfigureCheckpoints(*env, checkpoints, 50);
+    BuildSumJob(*env, 10000);
+    auto client = env->ExecuteAsync("sum, cancelled");
+    ASSERT_TRUE(client.IsOk());
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    Result<std::string> savepoint = (*client)->TriggerSavepoint(dir.Path() + "/savepoints");
+    ASSERT_TRUE(savepoint.IsOk()) << savepoint.GetStatus().ToString();
+    EXPECT_EQ((*client)->GetJobStatus(), JobStatus::kRunning);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    (*client)->Cancel();
+    Result<JobExecutionResult> r = (*client)->Wait();
+    EXPECT_EQ(r.GetStatus().Code(), StatusCode::kCancelled);
+    std::vector<std::string> completed = (*client)->CompletedCheckpoints();
+    for (const std::string& c : completed) {
+      if (c.find("/chk-") != std::string::npos) {
+        retained = c;
+        break;
+      }
+    }
+  }
+  ASSERT_FALSE(retained.empty());
+  ASSERT_TRUE(fs::exists(fs::path(retained) / "_metadata")) << retained;
+  Report report;
+  g_report = &report;
+  auto env = StreamExecutionEnvironment::Create();
+  env->SetParallelism(3);
+  RestoreOptions restore;
+  restore.path = retained + "/_metadata";
+  env->SetStateRestore(restore);
+  BuildSumJob(*env, 0);
+  Result<JobExecutionResult> r = env->Execute("sum, resumed");
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  EXPECT_EQ(report.final_seq, ReferenceSums());
+}
+
+}  // namespace
+}  // namespace freshet
