@@ -41,6 +41,11 @@ Status JobMaster::Start() {
   if (needed > executor_.NumSlots()) {
     return Status::Unavailable(fmt::format("the job needs {} slots, the cluster offers {}", needed, executor_.NumSlots()));
   }
+  if (g.options.checkpoint.unaligned) {
+    return Status::InvalidArgument(
+        "execution.checkpointing.unaligned.enabled: unaligned checkpoints are not supported yet; use aligned "
+        "exactly-once or at-least-once checkpoints");
+  }
   const RestoreOptions& restore = g.options.restore;
   if (!restore.path.empty()) {
     std::string dir = restore.path;
