@@ -205,6 +205,7 @@ void JobMaster::FailLocked(Status failure) {
 
 void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState state, Status status,
                                  TaskResult result) {
+  coordinator_->TaskEnded(execution_id);
   std::lock_guard lock(mu_);
   auto it = executions_.find(execution_id);
   if (it == executions_.end()) return;

@@ -437,6 +437,29 @@ TEST(SavepointTest, ChangedStateTypeIsRefused) {
   EXPECT_NE(r.GetStatus().Message().find("'sum'"), std::string::npos) << r.GetStatus().Message();
 }
 
+TEST(SavepointTest, RefusedOnceATaskHasFinished) {
+  TempDir dir;
+  Report report;
+  g_report = &report;
+  auto env = StreamExecutionEnvironment::Create();
+  // No checkpointing: the bounded source's task ends as soon as it is done.
+  env->FromElements<Seq>({Seq{1, 1}}).SinkTo(RecordFinal);
+  env->FromGenerator([](int64_t i) { return Seq{i, i}; }, -1, 1000).SinkTo(RecordFinal);
+  auto client = env->ExecuteAsync("partly finished");
+  ASSERT_TRUE(client.IsOk());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (report.finals_written.load() < 5 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Result<std::string> savepoint = (*client)->TriggerSavepoint(dir.Path());
+  ASSERT_FALSE(savepoint.IsOk());
+  EXPECT_EQ(savepoint.GetStatus().Code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(savepoint.GetStatus().Message().find("has finished"), std::string::npos) << savepoint.GetStatus().ToString();
+  (*client)->Cancel();
+  (void)(*client)->Wait();
+}
+
 TEST(SavepointTest, StopWithDrainEndsEventTimeFirst) {
   TempDir dir;
   Report report;

@@ -47,6 +47,7 @@ void CheckpointCoordinator::StartAttempt(std::map<std::pair<int, int>, std::stri
     task_of_execution_.clear();
     sources_.clear();
     ended_sources_.clear();
+    ended_tasks_.clear();
     for (const auto& [where, execution] : tasks_) {
       task_of_execution_[execution] = where;
       if (job_->vertices.at(static_cast<size_t>(where.first)).is_source) sources_.insert(execution);
@@ -82,7 +83,7 @@ void CheckpointCoordinator::SetNextId(CheckpointId id) {
 }
 
 bool CheckpointCoordinator::CanTriggerLocked(std::chrono::steady_clock::time_point now) const {
-  if (!running_ || !options_.Enabled() || final_triggered_ || drain_) return false;
+  if (!running_ || !options_.Enabled() || final_triggered_ || drain_ || !ended_tasks_.empty()) return false;
   int periodic = 0;
   for (const auto& [id, p] : pending_) periodic += p.barrier.savepoint ? 0 : 1;
   if (periodic >= options_.max_concurrent) return false;
@@ -178,6 +179,24 @@ void CheckpointCoordinator::Decline(const std::string& execution_id, CheckpointI
   Run(actions);
 }
 
+void CheckpointCoordinator::TaskEnded(const std::string& execution_id) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    if (!task_of_execution_.contains(execution_id)) return;
+    ended_tasks_.insert(execution_id);
+    std::vector<CheckpointId> waiting;
+    for (const auto& [id, p] : pending_) {
+      if (p.waiting.contains(execution_id)) waiting.push_back(id);
+    }
+    for (CheckpointId id : waiting) {
+      AbortLocked(id, Status::FailedPrecondition("task " + execution_id + " ended before it took part"), false,
+                  actions);
+    }
+  }
+  Run(actions);
+}
+
 void CheckpointCoordinator::ReportEndOfData(const std::string& execution_id) {
   {
     std::lock_guard lock(mu_);
@@ -205,6 +224,11 @@ std::future<Result<std::string>> CheckpointCoordinator::TriggerSavepoint(const s
     }
     if (drain_ || final_triggered_) {
       promise.set_value(Status::FailedPrecondition("the job is already stopping"));
+      return future;
+    }
+    if (!ended_tasks_.empty()) {
+      promise.set_value(Status::FailedPrecondition("task " + *ended_tasks_.begin() +
+                                                   " has finished; a savepoint needs every task running"));
       return future;
     }
     Result<std::string> dir = CreateSavepointDirectory(target, job_->job_id, next_id_);

@@ -81,6 +81,9 @@ class CheckpointCoordinator {
   void Acknowledge(const std::string& execution_id, CheckpointId id, TaskStateSnapshot state);
   void Decline(const std::string& execution_id, CheckpointId id, const Status& reason);
   void ReportEndOfData(const std::string& execution_id);
+  /// A task of the current attempt ended. Checkpoints still waiting for it
+  /// are aborted, and no new ones start (a finished task cannot snapshot).
+  void TaskEnded(const std::string& execution_id);
 
   /// Triggers a savepoint into a new directory under `target`; the future
   /// yields its path or why it failed.
@@ -126,6 +129,7 @@ class CheckpointCoordinator {
   std::map<std::string, std::pair<int, int>> task_of_execution_;
   std::set<std::string> sources_;  // execution ids of source tasks
   std::set<std::string> ended_sources_;
+  std::set<std::string> ended_tasks_;
   std::map<CheckpointId, Pending> pending_;
   std::deque<CompletedCheckpoint> completed_;  // newest first
   CheckpointId next_id_ = 1;
