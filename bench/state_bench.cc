@@ -1,24 +1,58 @@
-// Keyed-state benchmark of the heap backend: ValueState<int64_t> updates on
-// int64 keys, and the process's resident memory per entry.
+// Keyed-state benchmarks of the heap backend: ValueState<int64_t> on int64
+// keys.
 //
 //   freshet_state_bench [--keys N] [--updates N] [--runs R]
+//   freshet_state_bench --snapshot [--keys N] [--runs R] [--dir D]
+//   freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--runs R] [--dir D]
 //
-// Phase 1 inserts N keys (one ValueState entry each) and reports resident
-// memory growth / N. Phase 2 runs random read-modify-write updates over the
-// N keys and reports updates/s (median of R runs).
+// Default mode. Phase 1 inserts N keys (one ValueState entry each) and
+// reports resident memory growth / N. Phase 2 runs random read-modify-write
+// updates over the N keys and reports updates/s (median of R runs).
+//
+// --snapshot (default 40 M keys). Per run: the time of Snapshot() on the
+// task thread; the time to write the snapshot, as a checkpoint does
+// (MakeKeyedSnapshot into a TaskStateWriter: one block per key group, then
+// Finish, which syncs the file), into a state file under D (default /tmp);
+// the time to restore it into a fresh backend (LoadRestore, RestoreKeyGroup
+// per key group, then the state's registration, which applies the
+// entries). Medians of R runs.
+//
+// --latency (default 40 M keys, 1 M updates/s). The main thread updates
+// random keys at a fixed rate U; an update's latency is its completion time
+// minus its scheduled time, so a stall also delays the updates queued
+// behind it. Per run, three windows: S seconds without a snapshot; the
+// write of a copy-on-write snapshot on another thread (from the barrier to
+// the end of the write); the same with an eager snapshot (every key group
+// serialized on the task thread at the barrier, as Snapshot() did before
+// copy-on-write, then written on another thread). Reports p50 / p99 /
+// p99.9 / max latency per window, medians of R runs.
 #include <freshet/freshet.h>
-
+#include <freshet/internal/keyed_snapshot.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "runtime/checkpoint/checkpoint_storage.h"
+
 namespace {
+
+using freshet::ByteWriter;
+using freshet::Status;
+using Backend = freshet::internal::HeapKeyedStateBackend<int64_t>;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kMaxParallelism = 128;
 
 int64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -34,39 +68,51 @@ uint64_t Mix(uint64_t x) {
   return x;
 }
 
-}  // namespace
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-int main(int argc, char** argv) {
-  int64_t keys = 10'000'000;
-  int64_t updates = 20'000'000;
-  int runs = 5;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--keys" && i + 1 < argc) {
-      keys = std::atoll(argv[++i]);
-    } else if (a == "--updates" && i + 1 < argc) {
-      updates = std::atoll(argv[++i]);
-    } else if (a == "--runs" && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: freshet_state_bench [--keys N] [--updates N] [--runs R]\n");
-      return 2;
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void Check(const Status& s, const char* what) {
+  if (!s.IsOk()) {
+    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+// A backend with one ValueState<int64_t> ("value") holding key i -> i for
+// the keys Mix(0..n).
+struct KeyedState {
+  explicit KeyedState(bool register_state = true)
+      : runtime("bench", 0, 1, kMaxParallelism, 0), backend(freshet::KeyGroupRange{0, kMaxParallelism - 1},
+                                                            kMaxParallelism, nullptr) {
+    runtime.SetKeyedStateStore(&backend);
+    if (register_state) Register();
+  }
+  void Register() { state = &runtime.GetState(freshet::ValueStateDescriptor<int64_t>("value", 0)); }
+  void Fill(int64_t keys) {
+    for (int64_t k = 0; k < keys; ++k) {
+      key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
+      backend.SetCurrentKey(key);
+      state->Update(k);
     }
   }
-  using Backend = freshet::internal::HeapKeyedStateBackend<int64_t>;
-  freshet::RuntimeContext runtime("bench", 0, 1, 128, 0);
-  Backend backend(freshet::KeyGroupRange{0, 127}, 128, nullptr);
-  runtime.SetKeyedStateStore(&backend);
-  auto& state = runtime.GetState(freshet::ValueStateDescriptor<int64_t>("value", 0));
+  freshet::RuntimeContext runtime;
+  Backend backend;
+  freshet::ValueState<int64_t>* state = nullptr;
+  int64_t key = 0;
+};
 
+// ---- default mode: update throughput and memory per entry -------------------------
+
+int RunThroughput(int64_t keys, int64_t updates, int runs) {
+  KeyedState s;
   int64_t before = ResidentBytes();
-  auto t0 = std::chrono::steady_clock::now();
-  for (int64_t k = 0; k < keys; ++k) {
-    int64_t key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
-    backend.SetCurrentKey(key);
-    state.Update(k);
-  }
-  double insert_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto t0 = Clock::now();
+  s.Fill(keys);
+  double insert_s = Seconds(t0);
   int64_t after = ResidentBytes();
   std::printf("inserted %lld keys in %.2f s (%.2f M/s); resident memory +%.1f MB = %.1f bytes per entry\n",
               static_cast<long long>(keys), insert_s, static_cast<double>(keys) / insert_s / 1e6,
@@ -75,22 +121,349 @@ int main(int argc, char** argv) {
   std::vector<double> rates;
   uint64_t seed = 1;
   for (int r = 0; r < runs; ++r) {
-    auto start = std::chrono::steady_clock::now();
+    auto start = Clock::now();
     for (int64_t i = 0; i < updates; ++i) {
       seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
       int64_t key = static_cast<int64_t>(Mix((seed >> 20) % static_cast<uint64_t>(keys)));
-      backend.SetCurrentKey(key);
-      state.Update(state.Value() + 1);
+      s.backend.SetCurrentKey(key);
+      s.state->Update(s.state->Value() + 1);
     }
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    rates.push_back(static_cast<double>(updates) / s);
+    double sec = Seconds(start);
+    rates.push_back(static_cast<double>(updates) / sec);
     std::printf("run %d: %lld random read-modify-write updates over %lld keys in %.2f s = %.2f M updates/s\n", r + 1,
-                static_cast<long long>(updates), static_cast<long long>(keys), s,
-                static_cast<double>(updates) / s / 1e6);
+                static_cast<long long>(updates), static_cast<long long>(keys), sec,
+                static_cast<double>(updates) / sec / 1e6);
     std::fflush(stdout);
   }
-  std::sort(rates.begin(), rates.end());
-  std::printf("median: %.2f M updates/s over %d runs; %zu keys hold state\n", rates[rates.size() / 2] / 1e6, runs,
-              backend.NumKeys());
+  std::printf("median: %.2f M updates/s over %d runs; %zu keys hold state\n", Median(rates) / 1e6, runs,
+              s.backend.NumKeys());
+  return 0;
+}
+
+// ---- writing and restoring snapshots -----------------------------------------------
+
+// A snapshot already serialized on the task thread (what Snapshot() did
+// before copy-on-write), for the eager comparison.
+class SerializedSnapshot final : public freshet::internal::KeyedStateSnapshot {
+ public:
+  // Serializes every key group of `backend` now.
+  explicit SerializedSnapshot(Backend& backend) {
+    auto snapshot = backend.Snapshot();
+    groups_ = snapshot->KeyGroups();
+    info_ = snapshot->Info();
+    ByteWriter w;
+    for (int kg : groups_) {
+      w.Reset();
+      snapshot->WriteKeyGroup(kg, w);
+      bytes_.emplace(kg, std::string(reinterpret_cast<const char*>(w.Data()), w.Size()));
+    }
+  }
+  const std::vector<int>& KeyGroups() const override { return groups_; }
+  void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+    const std::string& b = bytes_.at(key_group);
+    out.Write(b.data(), b.size());
+  }
+  const std::vector<freshet::internal::StateInfo>& Info() const override { return info_; }
+
+ private:
+  std::vector<int> groups_;
+  std::map<int, std::string> bytes_;
+  std::vector<freshet::internal::StateInfo> info_;
+};
+
+// Writes a keyed snapshot into `<dir>/<file>` as a task's checkpoint does.
+freshet::internal::TaskStateSnapshot WriteCheckpoint(std::unique_ptr<freshet::internal::KeyedStateSnapshot> snapshot,
+                                                      const std::string& dir, const std::string& file) {
+  freshet::internal::TaskStateWriter writer(dir, file, 1);
+  writer.BeginOperator(0);
+  freshet::internal::AsyncSnapshot async = freshet::internal::MakeKeyedSnapshot(std::move(snapshot), {}, {});
+  Check(async(writer), "writing the snapshot");
+  auto written = writer.Finish();
+  Check(written.GetStatus(), "finishing the state file");
+  return std::move(written).Value();
+}
+
+uint64_t FileBytes(const freshet::internal::TaskStateSnapshot& written) {
+  uint64_t n = 0;
+  for (const auto& f : written.files) n += f.size;
+  return n;
+}
+
+struct RestoreTimes {
+  double load_s = 0;     // LoadRestore: reading the blocks
+  double decode_s = 0;   // RestoreKeyGroup per key group
+  double apply_s = 0;    // registering the state: its entries go into the backend
+  double total_s = 0;
+};
+
+// Restores the written state into a fresh backend and checks it.
+RestoreTimes Restore(const freshet::internal::TaskStateSnapshot& written, const std::string& dir, int64_t keys) {
+  RestoreTimes t;
+  auto start = Clock::now();
+  freshet::internal::OperatorStateHandle handle;
+  handle.operator_id = "bench";
+  handle.name = "bench";
+  handle.parallelism = 1;
+  handle.max_parallelism = kMaxParallelism;
+  handle.state_info = written.state_info.at(0);
+  handle.subtasks = {written.operators.at(0)};
+  auto restore = freshet::internal::LoadRestore(dir, freshet::internal::AssignRestore(handle, 0, 1));
+  Check(restore.GetStatus(), "loading the state file");
+  t.load_s = Seconds(start);
+
+  auto decode_start = Clock::now();
+  KeyedState target(/*register_state=*/false);
+  target.backend.SetRestoredInfo(restore->state_info);
+  for (auto& [kg, block] : restore->key_groups) {
+    auto parts = freshet::internal::KeyGroupParts::Decode(block);
+    Check(parts.GetStatus(), "decoding a key group");
+    for (const auto& [name, bytes] : *parts) {
+      if (name != "state") continue;
+      Check(target.backend.RestoreKeyGroup(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+            "restoring a key group");
+    }
+    std::string().swap(block);
+  }
+  t.decode_s = Seconds(decode_start);
+  auto apply_start = Clock::now();
+  target.Register();
+  t.apply_s = Seconds(apply_start);
+  t.total_s = Seconds(start);
+
+  if (static_cast<int64_t>(target.backend.NumKeys()) != keys) {
+    std::fprintf(stderr, "restored %zu keys, expected %lld\n", target.backend.NumKeys(), static_cast<long long>(keys));
+    std::exit(1);
+  }
+  for (int64_t k = 0; k < keys; k += 9973) {
+    int64_t key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
+    target.backend.SetCurrentKey(key);
+    if (target.state->Value() != k) {
+      std::fprintf(stderr, "restored key %lld holds %lld, expected %lld\n", static_cast<long long>(key),
+                   static_cast<long long>(target.state->Value()), static_cast<long long>(k));
+      std::exit(1);
+    }
+  }
+  return t;
+}
+
+int RunSnapshot(int64_t keys, int runs, const std::string& base) {
+  std::string dir = base + "/freshet-state-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  KeyedState s;
+  auto t0 = Clock::now();
+  s.Fill(keys);
+  std::printf("inserted %lld keys in %.2f s; resident memory %.0f MB\n", static_cast<long long>(keys), Seconds(t0),
+              static_cast<double>(ResidentBytes()) / 1e6);
+  std::vector<double> take_us, write_s, load_s, decode_s, apply_s, restore_s;
+  for (int r = 0; r < runs; ++r) {
+    std::string file = "run-" + std::to_string(r) + ".state";
+    auto take = Clock::now();
+    auto snapshot = s.backend.Snapshot();
+    take_us.push_back(Seconds(take) * 1e6);
+    auto write = Clock::now();
+    freshet::internal::TaskStateSnapshot written = WriteCheckpoint(std::move(snapshot), dir, file);
+    write_s.push_back(Seconds(write));
+    uint64_t bytes = FileBytes(written);
+    RestoreTimes t = Restore(written, dir, keys);
+    load_s.push_back(t.load_s);
+    decode_s.push_back(t.decode_s);
+    apply_s.push_back(t.apply_s);
+    restore_s.push_back(t.total_s);
+    std::printf(
+        "run %d: Snapshot() %.0f us; write %.2f s (%.1f MB, %.0f MB/s); restore %.2f s (load %.2f, "
+        "RestoreKeyGroup %.2f, apply %.2f); resident %.0f MB\n",
+        r + 1, take_us.back(), write_s.back(), static_cast<double>(bytes) / 1e6,
+        static_cast<double>(bytes) / 1e6 / write_s.back(), t.total_s, t.load_s, t.decode_s, t.apply_s,
+        static_cast<double>(ResidentBytes()) / 1e6);
+    std::fflush(stdout);
+    std::filesystem::remove(dir + "/" + file);
+  }
+  std::printf(
+      "median over %d runs, %lld keys: Snapshot() %.0f us; write %.2f s; restore %.2f s (load %.2f, "
+      "RestoreKeyGroup %.2f, apply %.2f)\n",
+      runs, static_cast<long long>(keys), Median(take_us), Median(write_s), Median(restore_s), Median(load_s),
+      Median(decode_s), Median(apply_s));
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+// ---- update latency during a snapshot ----------------------------------------------
+
+enum class Window { kNoSnapshot, kCopyOnWrite, kEager };
+const char* Name(Window w) {
+  switch (w) {
+    case Window::kNoSnapshot:
+      return "no snapshot";
+    case Window::kCopyOnWrite:
+      return "copy-on-write snapshot";
+    case Window::kEager:
+      return "eager snapshot";
+  }
+  return "?";
+}
+
+struct WindowResult {
+  double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  double take_ms = 0;   // the barrier's work on the task thread
+  double write_s = 0;   // from the barrier to the end of the write
+  size_t updates = 0;
+};
+
+double Percentile(std::vector<int64_t>& v, double q) {
+  if (v.empty()) return 0;
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return static_cast<double>(v[i]) / 1e3;
+}
+
+// Updates random keys at `rate` per second. After `warmup_s`, a barrier:
+// takes a snapshot of kind `w` and writes it on another thread; the window
+// holds the updates scheduled from the barrier until the write ends (or
+// `seconds` long without a snapshot).
+WindowResult RunWindow(KeyedState& s, int64_t keys, double rate, double seconds, Window w, const std::string& dir,
+                       uint64_t& seed) {
+  const auto period = std::chrono::duration<double>(1.0 / rate);
+  const int64_t barrier = static_cast<int64_t>(0.2 * rate);
+  WindowResult result;
+  std::vector<int64_t> latencies;
+  latencies.reserve(static_cast<size_t>(rate * (seconds + 30)));
+  std::atomic<bool> written{false};
+  std::atomic<int64_t> written_at{0};  // ns since `start`
+  std::thread writer;
+  auto start = Clock::now();
+  int64_t end_ns = -1;  // scheduled times before this are in the window
+  for (int64_t i = 0;; ++i) {
+    auto scheduled = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+    int64_t scheduled_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(scheduled - start).count();
+    if (i > barrier) {
+      if (end_ns < 0 && w == Window::kNoSnapshot) {
+        end_ns = scheduled_ns + static_cast<int64_t>(seconds * 1e9);
+      }
+      if (end_ns < 0 && written.load(std::memory_order_acquire)) end_ns = written_at.load();
+      if (end_ns >= 0 && scheduled_ns >= end_ns) break;
+    }
+    while (Clock::now() < scheduled) {
+    }
+    if (i == barrier && w != Window::kNoSnapshot) {
+      auto take = Clock::now();
+      std::unique_ptr<freshet::internal::KeyedStateSnapshot> snapshot;
+      if (w == Window::kCopyOnWrite) {
+        snapshot = s.backend.Snapshot();
+      } else {
+        snapshot = std::make_unique<SerializedSnapshot>(s.backend);
+      }
+      result.take_ms = Seconds(take) * 1e3;
+      writer = std::thread([&, snapshot = std::move(snapshot)]() mutable {
+        WriteCheckpoint(std::move(snapshot), dir, "latency.state");
+        written_at.store(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+        written.store(true, std::memory_order_release);
+      });
+    }
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    s.key = static_cast<int64_t>(Mix((seed >> 20) % static_cast<uint64_t>(keys)));
+    s.backend.SetCurrentKey(s.key);
+    s.state->Update(s.state->Value() + 1);
+    if (i >= barrier) latencies.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - scheduled).count());
+  }
+  if (writer.joinable()) {
+    writer.join();
+    result.write_s = static_cast<double>(written_at.load()) / 1e9 - static_cast<double>(barrier) / rate;
+    std::filesystem::remove(dir + "/latency.state");
+  }
+  result.updates = latencies.size();
+  result.p50_us = Percentile(latencies, 0.5);
+  result.p99_us = Percentile(latencies, 0.99);
+  result.p999_us = Percentile(latencies, 0.999);
+  result.max_us = Percentile(latencies, 1.0);
+  return result;
+}
+
+int RunLatency(int64_t keys, double rate, double seconds, int runs, const std::string& base) {
+  std::string dir = base + "/freshet-state-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  KeyedState s;
+  auto t0 = Clock::now();
+  s.Fill(keys);
+  std::printf("inserted %lld keys in %.2f s; resident memory %.0f MB; updating at %.0f per second\n",
+              static_cast<long long>(keys), Seconds(t0), static_cast<double>(ResidentBytes()) / 1e6, rate);
+  const Window windows[] = {Window::kNoSnapshot, Window::kCopyOnWrite, Window::kEager};
+  std::map<Window, std::vector<WindowResult>> results;
+  uint64_t seed = 1;
+  for (int r = 0; r < runs; ++r) {
+    for (Window w : windows) {
+      WindowResult x = RunWindow(s, keys, rate, seconds, w, dir, seed);
+      results[w].push_back(x);
+      std::printf(
+          "run %d, %-22s: %zu updates; latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us; barrier %.2f "
+          "ms; write %.2f s; resident %.0f MB\n",
+          r + 1, Name(w), x.updates, x.p50_us, x.p99_us, x.p999_us, x.max_us, x.take_ms, x.write_s,
+          static_cast<double>(ResidentBytes()) / 1e6);
+      std::fflush(stdout);
+    }
+  }
+  for (Window w : windows) {
+    auto median = [&](double WindowResult::*field) {
+      std::vector<double> v;
+      for (const WindowResult& x : results[w]) v.push_back(x.*field);
+      return Median(v);
+    };
+    std::printf(
+        "median over %d runs, %-22s: latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us; barrier %.2f ms; "
+        "write %.2f s\n",
+        runs, Name(w), median(&WindowResult::p50_us), median(&WindowResult::p99_us), median(&WindowResult::p999_us),
+        median(&WindowResult::max_us), median(&WindowResult::take_ms), median(&WindowResult::write_s));
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  enum class Mode { kThroughput, kSnapshot, kLatency } mode = Mode::kThroughput;
+  int64_t keys = -1;
+  int64_t updates = 20'000'000;
+  int runs = -1;
+  double rate = 1'000'000;
+  double seconds = 5;
+  std::string dir = "/tmp";
+  std::string command = argv[0];
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--keys" && i + 1 < argc) {
+      keys = std::atoll(argv[++i]);
+    } else if (a == "--updates" && i + 1 < argc) {
+      updates = std::atoll(argv[++i]);
+    } else if (a == "--runs" && i + 1 < argc) {
+      runs = std::atoi(argv[++i]);
+    } else if (a == "--rate" && i + 1 < argc) {
+      rate = std::atof(argv[++i]);
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (a == "--dir" && i + 1 < argc) {
+      dir = argv[++i];
+    } else if (a == "--snapshot") {
+      mode = Mode::kSnapshot;
+    } else if (a == "--latency") {
+      mode = Mode::kLatency;
+    } else {
+      std::fprintf(stderr,
+                   "usage: freshet_state_bench [--keys N] [--updates N] [--runs R]\n"
+                   "       freshet_state_bench --snapshot [--keys N] [--runs R] [--dir D]\n"
+                   "       freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--runs R] [--dir D]\n");
+      return 2;
+    }
+  }
+  switch (mode) {
+    case Mode::kThroughput:
+      return RunThroughput(keys > 0 ? keys : 10'000'000, updates, runs > 0 ? runs : 5);
+    case Mode::kSnapshot:
+      std::printf("command: %s\n", command.c_str());
+      return RunSnapshot(keys > 0 ? keys : 40'000'000, runs > 0 ? runs : 3, dir);
+    case Mode::kLatency:
+      std::printf("command: %s\n", command.c_str());
+      return RunLatency(keys > 0 ? keys : 40'000'000, rate, seconds, runs > 0 ? runs : 3, dir);
+  }
   return 0;
 }

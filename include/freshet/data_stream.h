@@ -1,5 +1,6 @@
 #pragma once
-/// DataStream, KeyedStream, ConnectedStreams: the typed job-building API.
+/// DataStream, KeyedStream, ConnectedStreams, BroadcastStream: the typed
+/// job-building API.
 /// Every call records a transformation in the environment; nothing runs
 /// until Execute().
 
@@ -30,6 +31,12 @@ template <class T1, class T2>
 class ConnectedStreams;
 template <class K, class T1, class T2, class KF1, class KF2>
 class KeyedConnectedStreams;
+template <class T>
+class BroadcastStream;
+template <class T1, class T2>
+class BroadcastConnectedStream;
+template <class K, class T1, class T2, class KF>
+class KeyedBroadcastConnectedStream;
 template <class T1, class T2, bool kJoin>
 class TwoStreamWindowBuilder;
 template <class K, class T1, class T2, class KF1, class KF2>
@@ -189,6 +196,21 @@ class DataStream {
   template <class T2>
   ConnectedStreams<T, T2> Connect(const DataStream<T2>& other) {
     return ConnectedStreams<T, T2>(*this, other);
+  }
+  /// Connects with a broadcast stream: Process(BroadcastProcessFunction).
+  template <class T2>
+  BroadcastConnectedStream<T, T2> Connect(const BroadcastStream<T2>& broadcast) {
+    return BroadcastConnectedStream<T, T2>(*this, broadcast);
+  }
+
+  /// Sends every record to every subtask of the operator this stream is
+  /// connected to, which keeps the broadcast states the descriptors
+  /// declare (MapStateDescriptor<K, V>, at least one): see
+  /// BroadcastProcessFunction.
+  template <class... Descriptors>
+    requires(sizeof...(Descriptors) > 0)
+  BroadcastStream<T> Broadcast(const Descriptors&... descriptors) {
+    return BroadcastStream<T>(Broadcast(), {internal::DeclareBroadcastState(descriptors)...});
   }
 
   /// Assigns timestamps and watermarks (see WatermarkStrategy).
@@ -407,6 +429,13 @@ class KeyedStream : public DataStream<T> {
 
   const KF& GetKeySelector() const { return key_selector_; }
 
+  using DataStream<T>::Connect;
+  /// Connects with a broadcast stream: Process(KeyedBroadcastProcessFunction).
+  template <class T2>
+  KeyedBroadcastConnectedStream<K, T, T2, KF> Connect(const BroadcastStream<T2>& broadcast) {
+    return KeyedBroadcastConnectedStream<K, T, T2, KF>(*this, broadcast, key_selector_);
+  }
+
   /// Rolling reduce: emits the new aggregate of the key for each record.
   template <class F>
   DataStream<T> Reduce(F f) {
@@ -592,6 +621,82 @@ class KeyedConnectedStreams : public ConnectedStreams<T1, T2> {
  private:
   KF1 key1_;
   KF2 key2_;
+};
+
+/// A stream broadcast to all subtasks of the operator it is connected to,
+/// with the broadcast states that operator keeps (DataStream::Broadcast).
+template <class T>
+class BroadcastStream {
+ public:
+  BroadcastStream(DataStream<T> broadcast, std::vector<internal::BroadcastStateDeclaration> declarations)
+      : stream_(broadcast), declarations_(std::move(declarations)) {}
+  /// The broadcast-partitioned stream.
+  const DataStream<T>& GetStream() const { return stream_; }
+  const std::vector<internal::BroadcastStateDeclaration>& Declarations() const { return declarations_; }
+
+ private:
+  DataStream<T> stream_;
+  std::vector<internal::BroadcastStateDeclaration> declarations_;
+};
+
+/// A non-broadcast stream (input 1) connected with a broadcast stream (input 2).
+template <class T1, class T2>
+class BroadcastConnectedStream {
+ public:
+  BroadcastConnectedStream(DataStream<T1> first, BroadcastStream<T2> broadcast)
+      : first_(first), broadcast_(std::move(broadcast)) {}
+  DataStream<T1> GetFirstInput() const { return first_; }
+  const BroadcastStream<T2>& GetSecondInput() const { return broadcast_; }
+
+  /// A BroadcastProcessFunction<T1, T2, O>.
+  template <class F>
+    requires std::derived_from<F, BroadcastProcessFunction<T1, T2, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    auto declared = broadcast_.Declarations();
+    return AddTwoInput<O>("Co-Process-Broadcast", [f, declared](internal::OperatorContext& c, internal::OutputBase* o) {
+      return std::make_unique<internal::BroadcastProcessOperator<T1, T2, O, F>>(c, o, f, declared);
+    });
+  }
+
+ protected:
+  template <class OUT>
+  DataStream<OUT> AddTwoInput(std::string name, internal::OperatorFactory factory) {
+    internal::Transformation t;
+    t.kind = internal::TransformationKind::kTwoInput;
+    t.name = std::move(name);
+    t.inputs = {first_.Id(), broadcast_.GetStream().Id()};
+    t.output_type = internal::TypeOpsFor<OUT>();
+    t.factory = std::move(factory);
+    StreamExecutionEnvironment* env = first_.Env();
+    return DataStream<OUT>(env, env->AddTransformation(std::move(t)));
+  }
+  DataStream<T1> first_;
+  BroadcastStream<T2> broadcast_;
+};
+
+/// A keyed stream (input 1) connected with a broadcast stream (input 2).
+template <class K, class T1, class T2, class KF>
+class KeyedBroadcastConnectedStream : public BroadcastConnectedStream<T1, T2> {
+ public:
+  KeyedBroadcastConnectedStream(DataStream<T1> keyed, BroadcastStream<T2> broadcast, KF key_selector)
+      : BroadcastConnectedStream<T1, T2>(keyed, std::move(broadcast)), key_selector_(std::move(key_selector)) {}
+
+  /// A KeyedBroadcastProcessFunction<K, T1, T2, O>.
+  template <class F>
+    requires std::derived_from<F, KeyedBroadcastProcessFunction<K, T1, T2, typename F::OutputType>>
+  DataStream<typename F::OutputType> Process(F f) {
+    using O = typename F::OutputType;
+    KF kf = key_selector_;
+    auto declared = this->broadcast_.Declarations();
+    return this->template AddTwoInput<O>(
+        "Co-Process-Broadcast-Keyed", [kf, f, declared](internal::OperatorContext& c, internal::OutputBase* o) {
+          return std::make_unique<internal::KeyedBroadcastProcessOperator<K, T1, T2, O, KF, F>>(c, o, kf, f, declared);
+        });
+  }
+
+ private:
+  KF key_selector_;
 };
 
 // ---- StreamExecutionEnvironment's typed sources ------------------------------

@@ -23,6 +23,9 @@ class WritableFile {
   virtual ~WritableFile() = default;
   virtual Status Append(const char* data, size_t n) = 0;
   virtual Status Flush() = 0;
+  /// Makes everything appended so far durable (fsync), together with the
+  /// file's entry in its directory.
+  virtual Status Sync() { return Status::FailedPrecondition("this file system cannot sync files"); }
   virtual Status Close() = 0;
 };
 
@@ -42,6 +45,20 @@ class FileSystem {
   /// Entries of a directory, sorted by path; hidden files (".x", "_x") excluded.
   virtual Result<std::vector<FileInfo>> List(const std::string& directory) = 0;
   virtual Status CreateDirectories(const std::string& path) = 0;
+  /// Renames `from` to `to` atomically, replacing `to` if it exists, and
+  /// makes the rename durable. Both paths are in the same file system.
+  virtual Status Rename(const std::string& from, const std::string& to) {
+    return Status::FailedPrecondition("this file system cannot rename '" + from + "' to '" + to + "'");
+  }
+  /// Removes a file; NotFound when it does not exist.
+  virtual Status Delete(const std::string& path) {
+    return Status::FailedPrecondition("this file system cannot delete '" + path + "'");
+  }
+  /// Cuts a file to its first `size` bytes and makes that durable.
+  virtual Status Truncate(const std::string& path, uint64_t size) {
+    return Status::FailedPrecondition("this file system cannot truncate '" + path + "' to " + std::to_string(size) +
+                                      " bytes");
+  }
 
   /// The local file system (thread-safe, process-wide).
   static std::shared_ptr<FileSystem> Local();

@@ -55,6 +55,8 @@ class KeyedStateAccess {
 
   /// Set by keyed operators: where their keyed state lives.
   void SetKeyedStateStore(internal::KeyedStateStore* store) { keyed_state_ = store; }
+  /// True on keyed streams (the operator has a keyed-state backend).
+  bool HasKeyedStateStore() const { return keyed_state_ != nullptr; }
  protected:
   internal::KeyedStateStore* keyed_state_ = nullptr;
 };

@@ -8,9 +8,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "freshet/internal/keyed_snapshot.h"
 #include "freshet/windowed_stream.h"
 
 namespace freshet {
@@ -279,10 +281,51 @@ class IntervalJoinOperator final : public TwoInputOperator<T1, T2, OUT> {
   }
   size_t NumBufferedKeys() const { return state_.size(); }
 
+  /// Per key group: "timers" (the cleanup timers; namespace 1 = left,
+  /// 2 = right) and "interval-join-buffers": per key, the key and both
+  /// sides' records by timestamp.
+  AsyncSnapshot SnapshotState(CheckpointId) override {
+    KeyGroupPartWriter buffers;
+    for (const auto& [key, b] : state_) {
+      ByteWriter& w = buffers.Entry(AssignToKeyGroup(key, this->ctx_.max_parallelism));
+      TypeSerializer<K>::Serialize(key, w);
+      TypeSerializer<std::map<Timestamp, std::vector<T1>>>::Serialize(b.left, w);
+      TypeSerializer<std::map<Timestamp, std::vector<T2>>>::Serialize(b.right, w);
+    }
+    KeyGroupExtraParts extra;
+    buffers.AddTo(kBuffersPart, extra);
+    std::vector<StateInfo> info = {{kLeftState, "map", TypeNameOf<T1>()}, {kRightState, "map", TypeNameOf<T2>()}};
+    return MakeKeyedSnapshot(nullptr, CaptureTimers(timers_, this->ctx_.key_groups), std::move(extra),
+                             std::move(info));
+  }
+  /// After a restore the operator has no watermark until both inputs
+  /// send one again: until then no record is dropped as late.
+  void InitializeState(const OperatorRestore& restore) override {
+    const std::string& op = this->ctx_.name;
+    CheckRestoredType(restore, op, kLeftState, TypeNameOf<T1>());
+    CheckRestoredType(restore, op, kRightState, TypeNameOf<T2>());
+    RestoreKeyedState(restore, static_cast<HeapKeyedStateBackend<K>*>(nullptr), &timers_, op,
+                      [&](const std::string& part, int kg, std::string_view bytes) {
+                        if (part != kBuffersPart) return false;
+                        ReadPartEntries(op, part, kg, bytes, [&](ByteReader& r) {
+                          K key{};
+                          Buffers b;
+                          TypeSerializer<K>::Deserialize(r, key);
+                          TypeSerializer<std::map<Timestamp, std::vector<T1>>>::Deserialize(r, b.left);
+                          TypeSerializer<std::map<Timestamp, std::vector<T2>>>::Deserialize(r, b.right);
+                          if (!r.Failed()) state_.insert_or_assign(std::move(key), std::move(b));
+                        });
+                        return true;
+                      });
+  }
+
  protected:
   void OnWatermarkAdvanced(Timestamp wm) override { timers_.AdvanceWatermark(wm); }
 
  private:
+  static constexpr const char* kBuffersPart = "interval-join-buffers";
+  static constexpr const char* kLeftState = "interval-join-left";
+  static constexpr const char* kRightState = "interval-join-right";
   struct Buffers {
     std::map<Timestamp, std::vector<T1>> left;
     std::map<Timestamp, std::vector<T2>> right;

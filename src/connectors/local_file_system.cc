@@ -17,6 +17,20 @@ namespace {
 
 std::string Reason() { return std::strerror(errno); }
 
+// Makes a file's directory entry (a creation or a rename) durable.
+Status SyncParentDirectory(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = std::filesystem::path(".");
+  const std::string dir = parent.string();
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError("cannot open directory '" + dir + "': " + Reason());
+  int rc = ::fsync(fd);
+  std::string reason = rc != 0 ? Reason() : "";
+  ::close(fd);
+  if (rc != 0) return Status::IoError("cannot sync directory '" + dir + "': " + reason);
+  return Status::Ok();
+}
+
 class LocalReadableFile final : public ReadableFile {
  public:
   LocalReadableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -54,6 +68,11 @@ class LocalWritableFile final : public WritableFile {
     return Status::Ok();
   }
   Status Flush() override { return Status::Ok(); }
+  Status Sync() override {
+    if (fd_ < 0) return Status::FailedPrecondition("cannot sync '" + path_ + "': the file is closed");
+    if (::fsync(fd_) != 0) return Status::IoError("cannot sync '" + path_ + "': " + Reason());
+    return SyncParentDirectory(path_);
+  }
   Status Close() override {
     if (fd_ < 0) return Status::Ok();
     int r = ::close(fd_);
@@ -109,6 +128,33 @@ class LocalFileSystem final : public FileSystem {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) return Status::IoError("cannot create directory '" + path + "': " + ec.message());
+    return Status::Ok();
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError,
+                    "cannot rename '" + from + "' to '" + to + "': " + Reason());
+    }
+    return SyncParentDirectory(to);
+  }
+  Status Delete(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) {
+      return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError,
+                    "cannot delete '" + path + "': " + Reason());
+    }
+    return Status::Ok();
+  }
+  Status Truncate(const std::string& path, uint64_t size) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError,
+                    "cannot open '" + path + "': " + Reason());
+    }
+    int rc = ::ftruncate(fd, static_cast<off_t>(size));
+    if (rc == 0) rc = ::fsync(fd);
+    std::string reason = rc != 0 ? Reason() : "";
+    ::close(fd);
+    if (rc != 0) return Status::IoError("cannot truncate '" + path + "' to " + std::to_string(size) + " bytes: " + reason);
     return Status::Ok();
   }
 };

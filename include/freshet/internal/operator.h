@@ -145,6 +145,13 @@ struct OperatorContext {
   /// summed over subtasks into the job result.
   std::map<std::string, int64_t>* counters = nullptr;
   int64_t auto_watermark_interval_ms = 200;
+  /// The job takes checkpoints: after Finish() the task takes a final
+  /// checkpoint and notifies its completion before it ends (two-phase-commit
+  /// sinks commit then). False in a harness and without checkpointing.
+  bool checkpointing = false;
+  /// Trigger time of the checkpoint being taken, set by the task before it
+  /// calls SnapshotState (kNoTimestamp outside a job, e.g. in a harness).
+  Timestamp checkpoint_timestamp = kNoTimestamp;
 };
 
 class StreamOperator {

@@ -15,6 +15,7 @@
 #include "freshet/checkpoint.h"
 #include "freshet/functions.h"
 #include "freshet/internal/operator.h"
+#include "freshet/internal/operator_state_backend.h"
 #include "freshet/internal/snapshot.h"
 #include "freshet/sink.h"
 #include "freshet/source.h"
@@ -53,6 +54,16 @@ void NotifyUserCheckpointAborted(F& f, const OperatorContext& ctx, CheckpointId 
 #define FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(ctx)                                                      \
   void NotifyCheckpointComplete(CheckpointId id) override { NotifyUserCheckpointComplete(f_, ctx, id); } \
   void NotifyCheckpointAborted(CheckpointId id) override { NotifyUserCheckpointAborted(f_, ctx, id); }
+
+/// Declares InitializeState/SnapshotState overrides that run the
+/// CheckpointedFunction hooks of `f_` and write its operator state, kept in
+/// a member `function_state_` (a FunctionOperatorState<F>). Free when F is
+/// not a CheckpointedFunction.
+#define FRESHET_FORWARD_FUNCTION_STATE(ctx)                                                  \
+  void InitializeState(const OperatorRestore& restore) override {                           \
+    function_state_.Initialize(ctx, restore, f_);                                            \
+  }                                                                                          \
+  AsyncSnapshot SnapshotState(CheckpointId id) override { return function_state_.Snapshot(ctx, id, f_); }
 
 template <class F, class IN>
 decltype(auto) CallMap(F& f, const IN& v) {
@@ -106,30 +117,40 @@ template <class IN, class OUT, class F>
 class MapOperator final : public OneInputOperator<IN, OUT> {
  public:
   MapOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement(const IN& v, Timestamp ts) override {
     this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return CallMap(f_, v); }), ts);
   }
 
  private:
   F f_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 template <class T, class F>
 class FilterOperator final : public OneInputOperator<T, T> {
  public:
   FilterOperator(OperatorContext& ctx, OutputBase* out, F f) : OneInputOperator<T, T>(ctx, out), f_(std::move(f)) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement(const T& v, Timestamp ts) override {
     if (InvokeUser(this->ctx_.name, [&] { return CallFilter(f_, v); })) this->out_->Collect(v, ts);
   }
 
  private:
   F f_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 template <class IN, class OUT, class F>
@@ -137,9 +158,13 @@ class FlatMapOperator final : public OneInputOperator<IN, OUT> {
  public:
   FlatMapOperator(OperatorContext& ctx, OutputBase* out, F f)
       : OneInputOperator<IN, OUT>(ctx, out), f_(std::move(f)), collector_(this->out_) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement(const IN& v, Timestamp ts) override {
     collector_.SetTimestamp(ts);
     InvokeUser(this->ctx_.name, [&] { CallFlatMap(f_, v, collector_); });
@@ -148,6 +173,7 @@ class FlatMapOperator final : public OneInputOperator<IN, OUT> {
  private:
   F f_;
   Collector<OUT> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 /// Adapts KeyHash to the hash map's hasher (the map mixes the bits further).
@@ -303,6 +329,11 @@ class CoMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
  public:
   CoMapOperator(OperatorContext& ctx, OutputBase* out, F1 f1, F2 f2)
       : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f1_(std::move(f1)), f2_(std::move(f2)) {}
+  void Open() override { function_state_.EnsureInitialized(this->ctx_, f1_, f2_); }
+  void InitializeState(const OperatorRestore& restore) override {
+    function_state_.Initialize(this->ctx_, restore, f1_, f2_);
+  }
+  AsyncSnapshot SnapshotState(CheckpointId id) override { return function_state_.Snapshot(this->ctx_, id, f1_, f2_); }
   void ProcessElement1(const IN1& v, Timestamp ts) override {
     this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f1_(v); }), ts);
   }
@@ -313,6 +344,7 @@ class CoMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
  private:
   F1 f1_;
   F2 f2_;
+  [[no_unique_address]] FunctionOperatorState<F1, F2> function_state_;
 };
 
 template <class IN1, class IN2, class OUT, class F1, class F2>
@@ -320,6 +352,11 @@ class CoFlatMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
  public:
   CoFlatMapOperator(OperatorContext& ctx, OutputBase* out, F1 f1, F2 f2)
       : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f1_(std::move(f1)), f2_(std::move(f2)), collector_(this->out_) {}
+  void Open() override { function_state_.EnsureInitialized(this->ctx_, f1_, f2_); }
+  void InitializeState(const OperatorRestore& restore) override {
+    function_state_.Initialize(this->ctx_, restore, f1_, f2_);
+  }
+  AsyncSnapshot SnapshotState(CheckpointId id) override { return function_state_.Snapshot(this->ctx_, id, f1_, f2_); }
   void ProcessElement1(const IN1& v, Timestamp ts) override {
     collector_.SetTimestamp(ts);
     InvokeUser(this->ctx_.name, [&] { f1_(v, collector_); });
@@ -333,6 +370,7 @@ class CoFlatMapOperator final : public TwoInputOperator<IN1, IN2, OUT> {
   F1 f1_;
   F2 f2_;
   Collector<OUT> collector_;
+  [[no_unique_address]] FunctionOperatorState<F1, F2> function_state_;
 };
 
 /// A rich co-function object used for both inputs (Map1/Map2 or FlatMap1/FlatMap2).
@@ -341,8 +379,13 @@ class CoFunctionOperator final : public TwoInputOperator<IN1, IN2, OUT> {
  public:
   CoFunctionOperator(OperatorContext& ctx, OutputBase* out, F f)
       : TwoInputOperator<IN1, IN2, OUT>(ctx, out), f_(std::move(f)), collector_(this->out_) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement1(const IN1& v, Timestamp ts) override {
     if constexpr (requires { f_.Map1(v); }) {
       this->out_->Collect(InvokeUser(this->ctx_.name, [&]() -> OUT { return f_.Map1(v); }), ts);
@@ -363,6 +406,7 @@ class CoFunctionOperator final : public TwoInputOperator<IN1, IN2, OUT> {
  private:
   F f_;
   Collector<OUT> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 /// The task drives a source chain's head through this interface.
@@ -430,26 +474,56 @@ class SourceOperator final : public StreamOperator, public SourceDriver {
 template <class T>
 class SinkWriterOperator final : public StreamOperator, public Input<T> {
  public:
-  SinkWriterOperator(OperatorContext& ctx, const Sink<T>& sink) : ctx_(ctx), writer_(sink.CreateWriter(*ctx.runtime)) {}
-  void Open() override { Check(writer_->Open(*ctx_.runtime)); }
+  SinkWriterOperator(OperatorContext& ctx, const Sink<T>& sink)
+      : ctx_(ctx),
+        writer_(sink.CreateWriter(*ctx.runtime)),
+        checkpointed_(dynamic_cast<CheckpointedSinkWriter*>(writer_.get())),
+        listener_(dynamic_cast<CheckpointListener*>(writer_.get())) {
+    if (checkpointed_ != nullptr) checkpointed_->SetUp(ctx_.name, ctx_.processing_time, ctx_.checkpointing);
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    if (checkpointed_ != nullptr) Check(InvokeUser(ctx_.name, [&] { return checkpointed_->InitializeState(restore); }));
+  }
+  void Open() override { Check(InvokeUser(ctx_.name, [&] { return writer_->Open(*ctx_.runtime); })); }
   void ProcessElement(const T& v, Timestamp ts) override {
     ++*ctx_.records_in;
     Status s = InvokeUser(ctx_.name, [&] { return writer_->Write(v, ts); });
     if (!s.IsOk()) Check(s);
   }
-  void Finish() override { Check(writer_->Flush(true)); }
-  void Close() override { writer_->Close(); }
-  void NotifyCheckpointComplete(CheckpointId id) override {
-    if (auto* l = dynamic_cast<CheckpointListener*>(writer_.get())) {
-      InvokeUser(ctx_.name, [&] { l->NotifyCheckpointComplete(id); });
+  void Finish() override {
+    if (checkpointed_ != nullptr) {
+      Check(InvokeUser(ctx_.name, [&] { return checkpointed_->Finish(); }));
+    } else {
+      Check(writer_->Flush(true));
     }
+  }
+  void Close() override { writer_->Close(); }
+  void PrepareSnapshotPreBarrier(CheckpointId id) override {
+    if (checkpointed_ != nullptr) {
+      Check(InvokeUser(ctx_.name, [&] { return checkpointed_->PrepareSnapshotPreBarrier(id); }));
+    }
+  }
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    if (checkpointed_ == nullptr) return nullptr;
+    Result<AsyncSnapshot> snapshot = InvokeUser(ctx_.name, [&] { return checkpointed_->SnapshotState(id); });
+    if (!snapshot.IsOk()) Check(snapshot.GetStatus());
+    return std::move(*snapshot);
+  }
+  void NotifyCheckpointComplete(CheckpointId id) override {
+    if (checkpointed_ != nullptr) {
+      Check(InvokeUser(ctx_.name, [&] { return checkpointed_->NotifyCheckpointComplete(id); }));
+    }
+    if (listener_ != nullptr) InvokeUser(ctx_.name, [&] { listener_->NotifyCheckpointComplete(id); });
   }
   void NotifyCheckpointAborted(CheckpointId id) override {
-    if (auto* l = dynamic_cast<CheckpointListener*>(writer_.get())) {
-      InvokeUser(ctx_.name, [&] { l->NotifyCheckpointAborted(id); });
+    if (checkpointed_ != nullptr) {
+      Check(InvokeUser(ctx_.name, [&] { return checkpointed_->NotifyCheckpointAborted(id); }));
     }
+    if (listener_ != nullptr) InvokeUser(ctx_.name, [&] { listener_->NotifyCheckpointAborted(id); });
   }
-  void ProcessWatermark(int, Timestamp) override {}
+  void ProcessWatermark(int, Timestamp wm) override {
+    if (checkpointed_ != nullptr) checkpointed_->ProcessWatermark(wm);
+  }
   void ProcessWatermarkStatus(int, bool) override {}
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
@@ -460,6 +534,9 @@ class SinkWriterOperator final : public StreamOperator, public Input<T> {
   }
   OperatorContext& ctx_;
   std::unique_ptr<SinkWriter<T>> writer_;
+  // Optional interfaces of the writer, found once.
+  CheckpointedSinkWriter* checkpointed_;
+  CheckpointListener* listener_;
 };
 
 /// A sink that calls a user function per record.
@@ -467,9 +544,13 @@ template <class T, class F>
 class FunctionSinkOperator final : public StreamOperator, public Input<T> {
  public:
   FunctionSinkOperator(OperatorContext& ctx, F f) : ctx_(ctx), f_(std::move(f)) {}
-  void Open() override { OpenUserFunction(f_, ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(ctx_, f_);
+    OpenUserFunction(f_, ctx_);
+  }
   void Close() override { CloseUserFunction(f_, ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(ctx_)
   void ProcessElement(const T& v, Timestamp) override {
     ++*ctx_.records_in;
     InvokeUser(ctx_.name, [&] {
@@ -488,6 +569,7 @@ class FunctionSinkOperator final : public StreamOperator, public Input<T> {
  private:
   OperatorContext& ctx_;
   F f_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 /// Collects serialized records and hands them back through the task's

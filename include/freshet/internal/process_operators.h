@@ -1,14 +1,17 @@
 #pragma once
 /// Operators behind Process(...): process functions, keyed process
-/// functions with timers, co-process functions, and the timestamp and
-/// watermark assigner.
+/// functions with timers, co-process functions, broadcast process
+/// functions, and the timestamp and watermark assigner.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "freshet/internal/heap_keyed_state.h"
 #include "freshet/internal/keyed_snapshot.h"
+#include "freshet/internal/operator_state_backend.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/timer_service.h"
 #include "freshet/process_function.h"
@@ -71,9 +74,13 @@ class ProcessOperator final : public OneInputOperator<I, O> {
         timers_(ctx.processing_time),
         context_(&timers_, &ctx.side_outputs),
         collector_(this->out_) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement(const I& v, Timestamp ts) override {
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -89,6 +96,7 @@ class ProcessOperator final : public OneInputOperator<I, O> {
   NonKeyedTimerService timers_;
   typename F::Context context_;
   Collector<O> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 /// Computes the key of a record for a keyed operator, and its key group
@@ -144,14 +152,22 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
         collector_(this->out_) {
     ctx.runtime->SetKeyedStateStore(&state_);
   }
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
-  AsyncSnapshot SnapshotState(CheckpointId) override {
-    return MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {});
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    // The function's hook runs first: what it writes belongs to this checkpoint.
+    AsyncSnapshot function_state = function_state_.Snapshot(this->ctx_, id, f_);
+    return CombineSnapshots(
+        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+         std::move(function_state)});
   }
   void InitializeState(const OperatorRestore& restore) override {
     RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    function_state_.Initialize(this->ctx_, restore, f_);
   }
   void ProcessElement(const I& v, Timestamp ts) override {
     keys_.Set(v);
@@ -181,6 +197,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   typename F::Context context_;
   typename F::OnTimerContext timer_context_;
   Collector<O> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 template <class I1, class I2, class O, class F>
@@ -192,9 +209,13 @@ class CoProcessOperator final : public TwoInputOperator<I1, I2, O> {
         timers_(ctx.processing_time),
         context_(&timers_, &ctx.side_outputs),
         collector_(this->out_) {}
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  FRESHET_FORWARD_FUNCTION_STATE(this->ctx_)
   void ProcessElement1(const I1& v, Timestamp ts) override {
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -214,6 +235,7 @@ class CoProcessOperator final : public TwoInputOperator<I1, I2, O> {
   NonKeyedTimerService timers_;
   typename F::Context context_;
   Collector<O> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
 };
 
 template <class K, class I1, class I2, class O, class KF1, class KF2, class F>
@@ -233,14 +255,21 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
         collector_(this->out_) {
     ctx.runtime->SetKeyedStateStore(&state_);
   }
-  void Open() override { OpenUserFunction(f_, this->ctx_); }
+  void Open() override {
+    function_state_.EnsureInitialized(this->ctx_, f_);
+    OpenUserFunction(f_, this->ctx_);
+  }
   void Close() override { CloseUserFunction(f_, this->ctx_); }
   FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
-  AsyncSnapshot SnapshotState(CheckpointId) override {
-    return MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {});
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    AsyncSnapshot function_state = function_state_.Snapshot(this->ctx_, id, f_);
+    return CombineSnapshots(
+        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+         std::move(function_state)});
   }
   void InitializeState(const OperatorRestore& restore) override {
     RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    function_state_.Initialize(this->ctx_, restore, f_);
   }
   void ProcessElement1(const I1& v, Timestamp ts) override {
     keys1_.Set(v);
@@ -277,6 +306,190 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
   typename F::Context context_;
   typename F::OnTimerContext timer_context_;
   Collector<O> collector_;
+  [[no_unique_address]] FunctionOperatorState<F> function_state_;
+};
+
+/// The TimerService of the broadcast side of a keyed broadcast operator:
+/// time, but no timers, since no key is current.
+class NoKeyTimerService final : public TimerService {
+ public:
+  explicit NoKeyTimerService(const TimerService* time) : time_(time) {}
+  Timestamp CurrentProcessingTime() const override { return time_->CurrentProcessingTime(); }
+  Timestamp CurrentWatermark() const override { return time_->CurrentWatermark(); }
+  void RegisterEventTimeTimer(Timestamp) override { Fail(); }
+  void RegisterProcessingTimeTimer(Timestamp) override { Fail(); }
+  void DeleteEventTimeTimer(Timestamp) override { Fail(); }
+  void DeleteProcessingTimeTimer(Timestamp) override { Fail(); }
+
+ private:
+  [[noreturn]] static void Fail() {
+    throw std::logic_error("timers cannot be set on the broadcast side (no key is current): "
+                           "set them in ProcessElement or OnTimer");
+  }
+  const TimerService* time_;
+};
+
+/// Restores an operator's broadcast and operator list states, registers the
+/// declared broadcast states, then runs the function's InitializeState.
+template <class F>
+void InitializeBroadcastOperatorState(const OperatorRestore& restore, OperatorStateBackend& backend,
+                                      const std::vector<BroadcastStateDeclaration>& declared, F& f,
+                                      const OperatorContext& ctx) {
+  backend.Restore(restore);
+  for (const BroadcastStateDeclaration& declare : declared) declare(backend);
+  InitializeUserFunctionState(f, ctx, backend);
+}
+
+/// Runs a BroadcastProcessFunction: input 1 is the non-broadcast stream,
+/// input 2 the broadcast stream. Broadcast states are operator state with
+/// broadcast redistribution.
+template <class I1, class I2, class O, class F>
+class BroadcastProcessOperator final : public TwoInputOperator<I1, I2, O> {
+ public:
+  BroadcastProcessOperator(OperatorContext& ctx, OutputBase* out, F f, std::vector<BroadcastStateDeclaration> declared)
+      : TwoInputOperator<I1, I2, O>(ctx, out),
+        f_(std::move(f)),
+        declared_(std::move(declared)),
+        operator_state_(ctx.name),
+        timers_(ctx.processing_time),
+        read_only_context_(&timers_, &ctx.side_outputs, &operator_state_),
+        context_(&timers_, &ctx.side_outputs, &operator_state_),
+        collector_(this->out_) {}
+  void InitializeState(const OperatorRestore& restore) override {
+    initialized_ = true;
+    InitializeBroadcastOperatorState(restore, operator_state_, declared_, f_, this->ctx_);
+  }
+  void Open() override {
+    if (!initialized_) InitializeState(OperatorRestore{});
+    OpenUserFunction(f_, this->ctx_);
+  }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    SnapshotUserFunctionState(f_, this->ctx_, id);
+    return operator_state_.Snapshot();
+  }
+  void ProcessElement1(const I1& v, Timestamp ts) override {
+    read_only_context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement(v, read_only_context_, collector_); });
+  }
+  void ProcessElement2(const I2& v, Timestamp ts) override {
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessBroadcastElement(v, context_, collector_); });
+  }
+  OperatorStateBackend& OperatorState() { return operator_state_; }
+
+ protected:
+  void OnWatermarkAdvanced(Timestamp wm) override { timers_.SetWatermark(wm); }
+
+ private:
+  F f_;
+  std::vector<BroadcastStateDeclaration> declared_;
+  OperatorStateBackend operator_state_;
+  NonKeyedTimerService timers_;
+  typename F::ReadOnlyContext read_only_context_;
+  typename F::Context context_;
+  Collector<O> collector_;
+  bool initialized_ = false;
+};
+
+/// Runs a KeyedBroadcastProcessFunction: input 1 is the keyed stream (keyed
+/// state, timers), input 2 the broadcast stream.
+template <class K, class I1, class I2, class O, class KF, class F>
+class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, private KeyedStateVisitor<K> {
+ public:
+  KeyedBroadcastProcessOperator(OperatorContext& ctx, OutputBase* out, KF kf, F f,
+                                std::vector<BroadcastStateDeclaration> declared)
+      : TwoInputOperator<I1, I2, O>(ctx, out),
+        keys_{std::move(kf), ctx.max_parallelism},
+        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
+        f_(std::move(f)),
+        declared_(std::move(declared)),
+        operator_state_(ctx.name),
+        timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
+                       [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
+        timers_(&timer_service_),
+        broadcast_timers_(&timers_),
+        read_only_context_(&timers_, &ctx.side_outputs, &operator_state_, &keys_.key),
+        context_(&broadcast_timers_, &ctx.side_outputs, &operator_state_, this),
+        timer_context_(&timers_, &ctx.side_outputs, &operator_state_, nullptr),
+        collector_(this->out_) {
+    ctx.runtime->SetKeyedStateStore(&state_);
+  }
+  void InitializeState(const OperatorRestore& restore) override {
+    initialized_ = true;
+    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    InitializeBroadcastOperatorState(restore, operator_state_, declared_, f_, this->ctx_);
+  }
+  void Open() override {
+    if (!initialized_) InitializeState(OperatorRestore{});
+    OpenUserFunction(f_, this->ctx_);
+  }
+  void Close() override { CloseUserFunction(f_, this->ctx_); }
+  FRESHET_FORWARD_CHECKPOINT_NOTIFICATIONS(this->ctx_)
+  AsyncSnapshot SnapshotState(CheckpointId id) override {
+    SnapshotUserFunctionState(f_, this->ctx_, id);
+    return CombineSnapshots(
+        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+         operator_state_.Snapshot()});
+  }
+  void ProcessElement1(const I1& v, Timestamp ts) override {
+    keys_.Set(v);
+    state_.SetCurrentKey(keys_.key);
+    timers_.SetKey(&keys_.key, keys_.KeyGroup());
+    read_only_context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessElement(v, read_only_context_, collector_); });
+  }
+  void ProcessElement2(const I2& v, Timestamp ts) override {
+    context_.SetTimestamp(ts);
+    collector_.SetTimestamp(ts);
+    InvokeUser(this->ctx_.name, [&] { f_.ProcessBroadcastElement(v, context_, collector_); });
+  }
+  HeapKeyedStateBackend<K>& State() { return state_; }
+  OperatorStateBackend& OperatorState() { return operator_state_; }
+
+ protected:
+  void OnWatermarkAdvanced(Timestamp wm) override { timer_service_.AdvanceWatermark(wm); }
+
+ private:
+  void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
+    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
+  }
+  void ForEachKeyWithState(const std::string& name, const std::function<void(const K&)>& fn) override {
+    StateBase* state = state_.Find(name);
+    if (state == nullptr) return;
+    // The keys are copied first: `fn` may clear state, which releases keys.
+    // The backend keeps a pointer to the current key, so the copy lives on
+    // in `visited_keys_` after the loop.
+    std::vector<K> keys;
+    state_.ForEachKey([&](const K& key, int, uint32_t slot) {
+      if (state->HasValue(slot)) keys.push_back(key);
+    });
+    for (const K& key : keys) {
+      state_.SetCurrentKey(key);
+      fn(key);
+    }
+    visited_keys_ = std::move(keys);
+  }
+  KeyedStateAccess& KeyedState() override { return *this->ctx_.runtime; }
+
+  KeyContext<K, KF> keys_;
+  HeapKeyedStateBackend<K> state_;
+  F f_;
+  std::vector<BroadcastStateDeclaration> declared_;
+  OperatorStateBackend operator_state_;
+  KeyedTimerService<K, VoidNamespace> timer_service_;
+  CurrentKeyTimerService<K> timers_;
+  NoKeyTimerService broadcast_timers_;
+  typename F::ReadOnlyContext read_only_context_;
+  typename F::Context context_;
+  typename F::OnTimerContext timer_context_;
+  Collector<O> collector_;
+  std::vector<K> visited_keys_;
+  bool initialized_ = false;
 };
 
 /// Runs a non-keyed operator (map, filter, sink...) on a keyed stream with

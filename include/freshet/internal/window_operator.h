@@ -7,14 +7,20 @@
 /// open windows.
 
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_snapshot.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/process_operators.h"
 #include "freshet/internal/timer_service.h"
@@ -23,6 +29,103 @@
 namespace freshet::internal {
 
 inline constexpr const char* kLateRecordsDropped = "numLateRecordsDropped";
+
+// ---- snapshots ----------------------------------------------------------------
+// Window and join operators keep their data in their own structures; a
+// snapshot writes it as named parts of the key-group blocks (see
+// KeyGroupParts), computing each key's group as it goes, so a restore at
+// another parallelism takes exactly the keys of its key groups. Each part
+// is declared with its value type; a restore into an operator whose type
+// changed fails with CheckRestoredType's error instead of misreading bytes.
+
+/// Throws NonRecoverableError when the snapshot being restored declared
+/// `state` of operator `op` with another type than `type_name`.
+inline void CheckRestoredType(const OperatorRestore& restore, const std::string& op, const std::string& state,
+                              const std::string& type_name) {
+  const StateInfo* info = restore.FindInfo(state);
+  if (info == nullptr || info->type_name == type_name) return;
+  throw NonRecoverableError("operator '" + op + "': state '" + state + "' was saved with type '" + info->type_name +
+                            "' and is now of type '" + type_name + "'; it cannot be restored");
+}
+
+/// Entries of one named part, collected per key group on the task thread.
+/// A key group's part is a u64 entry count followed by the entries.
+class KeyGroupPartWriter {
+ public:
+  /// The writer of one more entry of `key_group`.
+  ByteWriter& Entry(int key_group) {
+    Group& g = groups_[key_group];
+    ++g.count;
+    return g.bytes;
+  }
+  /// Adds the collected parts to `out` under `name`.
+  void AddTo(const std::string& name, KeyGroupExtraParts& out) const {
+    for (const auto& [kg, g] : groups_) {
+      std::string bytes(sizeof(g.count) + g.bytes.Size(), '\0');
+      std::memcpy(bytes.data(), &g.count, sizeof(g.count));
+      if (g.bytes.Size() > 0) std::memcpy(bytes.data() + sizeof(g.count), g.bytes.Data(), g.bytes.Size());
+      out[kg].emplace_back(name, std::move(bytes));
+    }
+  }
+
+ private:
+  struct Group {
+    uint64_t count = 0;
+    ByteWriter bytes;
+  };
+  std::map<int, Group> groups_;
+};
+
+/// Decodes a part written by KeyGroupPartWriter, calling `read(reader)`
+/// once per entry; throws an OperatorException naming `op` when the bytes
+/// do not decode.
+template <class Read>
+void ReadPartEntries(const std::string& op, const std::string& part, int key_group, std::string_view bytes,
+                     Read read) {
+  ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  uint64_t n = 0;
+  r.Read(&n, sizeof(n));
+  for (uint64_t i = 0; i < n && !r.Failed(); ++i) read(r);
+  if (r.Failed() || r.Remaining() != 0) {
+    throw OperatorException(op, "state part '" + part + "' of key group " + std::to_string(key_group) +
+                                    " does not decode");
+  }
+}
+
+/// Serializes the keys of `backend` in the format of
+/// HeapKeyedStateBackend::SnapshotKeyGroup, grouped by `key_group_of(key)`
+/// rather than by the backend's own hash of the key (per-window state is
+/// keyed by (key, window) but belongs to the key's group).
+template <class KK, class KeyGroupOf>
+std::map<int, std::string> CaptureKeyedBackend(const HeapKeyedStateBackend<KK>& backend, KeyGroupOf key_group_of) {
+  std::map<int, std::vector<std::pair<const KK*, uint32_t>>> by_group;
+  backend.ForEachKey([&](const KK& key, int, uint32_t slot) { by_group[key_group_of(key)].emplace_back(&key, slot); });
+  std::map<int, std::string> out;
+  ByteWriter w;
+  ByteWriter value;
+  for (const auto& [kg, keys] : by_group) {
+    w.Reset();
+    uint32_t num_states = static_cast<uint32_t>(backend.States().size());
+    w.Write(&num_states, sizeof(num_states));
+    for (const auto& [name, state] : backend.States()) {
+      TypeSerializer<std::string>::Serialize(name, w);
+      uint64_t n = 0;
+      for (const auto& [key, slot] : keys) n += state->HasValue(slot) ? 1 : 0;
+      w.Write(&n, sizeof(n));
+      for (const auto& [key, slot] : keys) {
+        if (!state->HasValue(slot)) continue;
+        TypeSerializer<KK>::Serialize(*key, w);
+        value.Reset();
+        state->Serialize(slot, value);
+        uint32_t len = static_cast<uint32_t>(value.Size());
+        w.Write(&len, sizeof(len));
+        w.Write(value.Data(), value.Size());
+      }
+    }
+    out.emplace(kg, std::string(reinterpret_cast<const char*>(w.Data()), w.Size()));
+  }
+  return out;
+}
 
 // ---- contents policies -------------------------------------------------------
 // A policy holds a window's contents (Acc) and turns them into the values
@@ -34,6 +137,7 @@ template <class IN, class F>
 struct ReducePolicy {
   using Acc = std::optional<IN>;
   using Value = IN;
+  static constexpr const char* kStateKind = "reducing";
   F f;
   void Add(Acc& acc, const IN& v, Timestamp) {
     if (!acc) {
@@ -61,6 +165,7 @@ template <class IN, class F>
 struct AggregatePolicy {
   using Acc = std::optional<typename F::AccumulatorType>;
   using Value = typename F::OutputType;
+  static constexpr const char* kStateKind = "aggregating";
   F f;
   void Add(Acc& acc, const IN& v, Timestamp) {
     if (!acc) acc.emplace(f.CreateAccumulator());
@@ -98,6 +203,7 @@ template <class IN, class W, class Inner>
 struct BufferPolicy {
   using Acc = std::vector<TimestampedValue<IN>>;
   using Value = typename InnerValue<Inner, IN>::type;
+  static constexpr const char* kStateKind = "list";
   Inner inner;
   std::shared_ptr<Evictor<IN, W>> evictor;
   void Add(Acc& acc, const IN& v, Timestamp ts) { acc.push_back({v, ts}); }
@@ -132,11 +238,16 @@ struct FinalContext<EmitValues, K, W> {
 };
 
 /// Global (per key) and per-window keyed state of a ProcessWindowFunction.
+/// Snapshots write `global` as the "state" part of each key group and
+/// `per_window` as part "window-state" of its key's group.
 template <class K, class W>
 struct WindowFunctionState {
   WindowFunctionState(const OperatorContext& ctx)
       : global(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
-        per_window(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
+        // (key, window) entries are written in the block of the key's group,
+        // not of the pair's hash, which the backend would check on restore
+        // against its range: this backend accepts every group.
+        per_window(KeyGroupRange{0, ctx.max_parallelism - 1}, ctx.max_parallelism, ctx.processing_time) {
     global_access.SetKeyedStateStore(&global);
     window_access.SetKeyedStateStore(&per_window);
   }
@@ -223,8 +334,70 @@ class WindowEmitter {
   }
   int64_t LateRecordsDropped() const { return late_dropped_local_; }
 
+  // ---- snapshots of the window function's keyed state ----
+  /// GlobalState() of the ProcessWindowFunction, keyed like the operator:
+  /// the "state" part of the key groups. nullptr without a function.
+  HeapKeyedStateBackend<K>* GlobalStateBackend() {
+    if constexpr (kHasFunction) {
+      return &function_state_->global;
+    } else {
+      return nullptr;
+    }
+  }
+  std::unique_ptr<KeyedStateSnapshot> SnapshotGlobalState() {
+    if constexpr (kHasFunction) {
+      return function_state_->global.Snapshot();
+    } else {
+      return nullptr;
+    }
+  }
+  /// Adds WindowState() of every (key, window) to part "window-state" of
+  /// the key's group and declares its states as "window-state/<name>".
+  void CaptureWindowState(KeyGroupExtraParts& parts, std::vector<StateInfo>& info) const {
+    if constexpr (kHasFunction) {
+      const HeapKeyedStateBackend<std::pair<K, W>>& per_window = function_state_->per_window;
+      const int max_parallelism = ctx_.max_parallelism;
+      auto groups = CaptureKeyedBackend(per_window, [max_parallelism](const std::pair<K, W>& k) {
+        return AssignToKeyGroup(k.first, max_parallelism);
+      });
+      for (auto& [kg, bytes] : groups) parts[kg].emplace_back(kWindowStatePart, std::move(bytes));
+      for (const auto& [name, state] : per_window.States()) {
+        info.push_back({std::string(kWindowStatePrefix) + name, state->Kind(), state->Type().name()});
+      }
+    }
+  }
+  /// Before restoring parts: the per-window states the snapshot declared,
+  /// so that registering one with another type fails.
+  void SetRestoredInfo(const OperatorRestore& restore) {
+    if constexpr (kHasFunction) {
+      const std::string_view prefix = kWindowStatePrefix;
+      std::vector<StateInfo> window_info;
+      for (const StateInfo& i : restore.state_info) {
+        if (i.name.starts_with(prefix)) window_info.push_back({i.name.substr(prefix.size()), i.kind, i.type_name});
+      }
+      function_state_->per_window.SetRestoredInfo(std::move(window_info));
+    }
+  }
+  /// Restores part "window-state" of `key_group`; false for other parts.
+  bool RestorePart(const std::string& name, int key_group, std::string_view bytes) {
+    if constexpr (kHasFunction) {
+      if (name != kWindowStatePart) return false;
+      Status s = function_state_->per_window.RestoreKeyGroup(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                                             bytes.size());
+      if (!s.IsOk()) {
+        throw OperatorException(ctx_.name, "restoring window state of key group " + std::to_string(key_group) +
+                                               ": " + s.ToString());
+      }
+      return true;
+    } else {
+      return false;
+    }
+  }
+
  private:
   static constexpr bool kHasFunction = !std::is_same_v<Final, EmitValues>;
+  static constexpr const char* kWindowStatePart = "window-state";
+  static constexpr const char* kWindowStatePrefix = "window-state/";
   void Enter(const K& key, const W& window) {
     process_context_->SetWindow(&window);
     function_state_->Enter(*process_context_, key, window);
@@ -310,7 +483,91 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
 
   void ProcessWatermark(int, Timestamp wm) override {
     timers_.AdvanceWatermark(wm);
+    if (!fired_before_restore_.empty()) {
+      boost::unordered::erase_if(fired_before_restore_,
+                                 [wm](const StateKey& s) { return s.window.MaxTimestamp() <= wm; });
+    }
     this->out_->EmitWatermark(wm);
+  }
+
+  /// Per key group: "timers", the function's GlobalState() as "state",
+  /// "window-state" (its WindowState()), "window-contents" (key, state
+  /// window, contents), "window-trigger-state" (key, window, named values)
+  /// and, for merging assigners, "window-merging-sets" (key, its (actual
+  /// window, state window) pairs).
+  AsyncSnapshot SnapshotState(CheckpointId) override {
+    const int max_parallelism = this->ctx_.max_parallelism;
+    KeyGroupPartWriter contents;
+    for (const auto& [sk, entry] : state_) {
+      ByteWriter& w = contents.Entry(AssignToKeyGroup(sk.key, max_parallelism));
+      TypeSerializer<K>::Serialize(sk.key, w);
+      TypeSerializer<W>::Serialize(sk.window, w);
+      TypeSerializer<Acc>::Serialize(entry.acc, w);
+    }
+    KeyGroupPartWriter triggers;
+    for (const auto& [sk, values] : trigger_state_) {
+      ByteWriter& w = triggers.Entry(AssignToKeyGroup(sk.key, max_parallelism));
+      TypeSerializer<K>::Serialize(sk.key, w);
+      TypeSerializer<W>::Serialize(sk.window, w);
+      TypeSerializer<std::vector<std::pair<std::string, int64_t>>>::Serialize(values, w);
+    }
+    KeyGroupPartWriter merging;
+    for (const auto& [key, mapping] : merging_) {
+      ByteWriter& w = merging.Entry(AssignToKeyGroup(key, max_parallelism));
+      TypeSerializer<K>::Serialize(key, w);
+      TypeSerializer<std::vector<std::pair<W, W>>>::Serialize(mapping, w);
+    }
+    KeyGroupExtraParts extra;
+    contents.AddTo(kContentsPart, extra);
+    triggers.AddTo(kTriggerPart, extra);
+    merging.AddTo(kMergingPart, extra);
+    std::vector<StateInfo> info = {{kContentsPart, Policy::kStateKind, TypeNameOf<Acc>()},
+                                   {kTriggerPart, "map", TypeNameOf<int64_t>()}};
+    if constexpr (Assigner::kIsMerging) info.push_back({kMergingPart, "map", TypeNameOf<W>()});
+    emitter_.CaptureWindowState(extra, info);
+    return MakeKeyedSnapshot(emitter_.SnapshotGlobalState(), CaptureTimers(timers_, this->ctx_.key_groups),
+                             std::move(extra), std::move(info));
+  }
+
+  void InitializeState(const OperatorRestore& restore) override {
+    const std::string& op = this->ctx_.name;
+    CheckRestoredType(restore, op, kContentsPart, TypeNameOf<Acc>());
+    if constexpr (Assigner::kIsMerging) CheckRestoredType(restore, op, kMergingPart, TypeNameOf<W>());
+    emitter_.SetRestoredInfo(restore);
+    RestoreKeyedState(restore, emitter_.GlobalStateBackend(), &timers_, op,
+                      [&](const std::string& part, int kg, std::string_view bytes) {
+                        if (part == kContentsPart) {
+                          ReadPartEntries(op, part, kg, bytes, [&](ByteReader& r) {
+                            StateKey sk{};
+                            Entry e;
+                            TypeSerializer<K>::Deserialize(r, sk.key);
+                            TypeSerializer<W>::Deserialize(r, sk.window);
+                            TypeSerializer<Acc>::Deserialize(r, e.acc);
+                            if (!r.Failed()) state_.insert_or_assign(std::move(sk), std::move(e));
+                          });
+                        } else if (part == kTriggerPart) {
+                          ReadPartEntries(op, part, kg, bytes, [&](ByteReader& r) {
+                            StateKey sk{};
+                            std::vector<std::pair<std::string, int64_t>> values;
+                            TypeSerializer<K>::Deserialize(r, sk.key);
+                            TypeSerializer<W>::Deserialize(r, sk.window);
+                            TypeSerializer<std::vector<std::pair<std::string, int64_t>>>::Deserialize(r, values);
+                            if (!r.Failed()) trigger_state_.insert_or_assign(std::move(sk), std::move(values));
+                          });
+                        } else if (part == kMergingPart && Assigner::kIsMerging) {
+                          ReadPartEntries(op, part, kg, bytes, [&](ByteReader& r) {
+                            K key{};
+                            std::vector<std::pair<W, W>> mapping;
+                            TypeSerializer<K>::Deserialize(r, key);
+                            TypeSerializer<std::vector<std::pair<W, W>>>::Deserialize(r, mapping);
+                            if (!r.Failed()) merging_.insert_or_assign(std::move(key), std::move(mapping));
+                          });
+                        } else {
+                          return emitter_.RestorePart(part, kg, bytes);
+                        }
+                        return true;
+                      });
+    RememberWindowsFiredBeforeRestore();
   }
 
   /// Open (key, window) states; for tests of state cleanup.
@@ -429,7 +686,7 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
     if (default_event_trigger_ && !Assigner::kIsMerging) {
       // Fast path of the default event-time trigger: its timer coincides
       // with the window, so it is set once, when the window is created.
-      if (actual.MaxTimestamp() <= timers_.CurrentWatermark()) {
+      if (actual.MaxTimestamp() <= timers_.CurrentWatermark() || FiredBeforeRestore(actual)) {
         r = TriggerResult::kFire;
       } else {
         if (created) timers_.RegisterEventTimeTimer(keys_.KeyGroup(), keys_.key, actual, actual.MaxTimestamp());
@@ -472,6 +729,28 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
   }
 
   void Emit(const K& key, const W& window, Acc& acc) { emitter_.Emit(key, window, acc); }
+
+  // A restored operator has no watermark until one arrives. With the fast
+  // path, a window kept for allowed lateness after it fired has no trigger
+  // timer left, so a late record for it would neither fire it at once (the
+  // watermark is unknown) nor later (no timer): such windows are found
+  // after a restore and fire for their late records as they would have
+  // with the watermark of the snapshot, until the watermark passes them.
+  void RememberWindowsFiredBeforeRestore() {
+    if (!default_event_trigger_ || Assigner::kIsMerging || state_.empty()) return;
+    boost::unordered_flat_set<StateKey, StateKeyHash> pending;
+    for (int kg = this->ctx_.key_groups.start; kg <= this->ctx_.key_groups.end; ++kg) {
+      timers_.EventTimers().ForEachInKeyGroup(kg, [&](const Timer<K, W>& t) {
+        if (t.timestamp == t.ns.MaxTimestamp()) pending.insert(StateKey{t.key, t.ns});
+      });
+    }
+    for (const auto& [sk, entry] : state_) {
+      if (!pending.contains(sk)) fired_before_restore_.insert(sk);
+    }
+  }
+  bool FiredBeforeRestore(const W& window) const {
+    return !fired_before_restore_.empty() && fired_before_restore_.contains(StateKey{keys_.key, window});
+  }
 
   void ClearContents(const K& key, const W& state_window) {
     auto it = state_.find(StateKey{key, state_window});
@@ -583,6 +862,11 @@ class WindowOperator final : public OneInputOperator<IN, OUT> {
   boost::unordered_flat_map<StateKey, Entry, StateKeyHash> state_;
   boost::unordered_flat_map<StateKey, std::vector<std::pair<std::string, int64_t>>, StateKeyHash> trigger_state_;
   boost::unordered_flat_map<K, std::vector<std::pair<W, W>>, KeyHasher<K>> merging_;
+  boost::unordered_flat_set<StateKey, StateKeyHash> fired_before_restore_;
+
+  static constexpr const char* kContentsPart = "window-contents";
+  static constexpr const char* kTriggerPart = "window-trigger-state";
+  static constexpr const char* kMergingPart = "window-merging-sets";
 };
 
 }  // namespace freshet::internal

@@ -185,6 +185,7 @@ void StreamTask::BuildChain() {
     ctx->processing_time = &processing_time_;
     ctx->counters = &result_.counters;
     ctx->auto_watermark_interval_ms = g.options.auto_watermark_interval_ms;
+    ctx->checkpointing = checkpointing_;
 
     // Outputs by tag: "" is the main output, others are side outputs.
     std::map<std::string, std::vector<std::unique_ptr<OutputBase>>> outs_by_tag;
@@ -506,6 +507,7 @@ void StreamTask::PerformCheckpoint(const CheckpointBarrier& barrier) {
   if (responder_ == nullptr) return;
   std::vector<AsyncSnapshot> snapshots;
   try {
+    for (auto& ctx : contexts_) ctx->checkpoint_timestamp = barrier.timestamp;
     for (auto& op : operators_) op->PrepareSnapshotPreBarrier(barrier.id);
     std::string event = barrier.Encode();
     for (RecordWriter* w : writers_) w->BroadcastEvent(event);
