@@ -719,9 +719,7 @@ void RunMemorySinkJob(bool checkpointing, bool rebalance) {
   }
 }
 
-// Disabled until the end-of-input final checkpoint is checked with this sink
-// (see the issue 4 note).
-TEST(TwoPhaseCommitJobTest, DISABLED_FinalCheckpointCommitsTheLastTransaction) { RunMemorySinkJob(true, false); }
+TEST(TwoPhaseCommitJobTest, FinalCheckpointCommitsTheLastTransaction) { RunMemorySinkJob(true, false); }
 TEST(TwoPhaseCommitJobTest, FinalCheckpointCommitsTheLastTransactionOfASinkTask) { RunMemorySinkJob(true, true); }
 TEST(TwoPhaseCommitJobTest, WithoutCheckpointingTheEndOfInputCommits) { RunMemorySinkJob(false, true); }
 

@@ -592,8 +592,8 @@ TEST(HeapSnapshotTtlTest, WritingAnExpiredValueKeepsTheKey) {
 }
 
 // The chunked array itself: reads share the chunk with a snapshot, the
-// first write after a snapshot copies it once, and once the snapshot is
-// gone writes happen in place again.
+// first write after a snapshot copies it once, once the snapshot is gone
+// writes happen in place again, and later copies reuse its chunks.
 TEST(SlotArrayTest, ReadsShareWritesCopyOncePerSnapshot) {
   internal::SlotArray<int64_t> array;
   constexpr uint32_t kSlots = internal::SlotArray<int64_t>::kSlots;
@@ -616,11 +616,26 @@ TEST(SlotArrayTest, ReadsShareWritesCopyOncePerSnapshot) {
   EXPECT_TRUE(snapshot->Has(kSlots + 1));
   EXPECT_EQ(snapshot->Get(kSlots + 1), static_cast<int64_t>(kSlots + 1));
   const int64_t* third = &array.Get(2 * kSlots);
+  const int64_t* kept0 = &snapshot->Get(5);
+  const int64_t* kept1 = &snapshot->Get(kSlots + 5);
   snapshot.reset();
   array.Mutable(2 * kSlots) = 1;
   EXPECT_EQ(&array.Get(2 * kSlots), third) << "copied although no snapshot holds the chunk";
   EXPECT_FALSE(array.Has(10 * kSlots));
   EXPECT_FALSE(array.Unset(10 * kSlots));
+  // The next snapshot's copies reuse the chunks the first one let go of.
+  auto again = std::make_unique<internal::SlotArray<int64_t>::Snapshot>(array.Share());
+  array.Mutable(5) = 50;
+  array.Mutable(kSlots + 5) = 51;
+  std::set<const int64_t*> kept = {kept0, kept1};
+  std::set<const int64_t*> reused = {&array.Get(5), &array.Get(kSlots + 5)};
+  EXPECT_EQ(reused, kept);
+  EXPECT_EQ(array.Get(5), 50);
+  EXPECT_EQ(array.Get(kSlots + 5), 51);
+  EXPECT_EQ(again->Get(5), -5);
+  EXPECT_EQ(again->Get(kSlots + 5), static_cast<int64_t>(kSlots + 5));
+  EXPECT_EQ(array.Get(6), -6) << "the reused chunk holds a full copy";
+  EXPECT_FALSE(array.Has(kSlots + 1));
 }
 
 }  // namespace

@@ -727,10 +727,7 @@ TEST_F(WindowSnapshotTest, WindowJoin) {
                                 RandomInput(22));
 }
 
-// Disabled: its own precondition (the mid-run snapshot must hold state the
-// output depends on) does not hold for this input yet; the restore itself is
-// covered by the other join and session tests.
-TEST_F(WindowSnapshotTest, DISABLED_WindowJoinOverSessions) {
+TEST_F(WindowSnapshotTest, WindowJoinOverSessions) {
   ExpectRestoresContinueExactly(WindowJoinFactory(*env_, EventTimeSessionWindows::WithGap(Duration(25))),
                                 RandomInput(23, 150, 20));
 }
