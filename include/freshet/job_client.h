@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "freshet/checkpoint.h"
 #include "freshet/status.h"
 #include "freshet/types.h"
 
@@ -14,6 +15,18 @@ namespace freshet {
 
 enum class JobStatus { kCreated, kRunning, kFinished, kFailed, kCanceling, kCanceled, kRestarting };
 const char* JobStatusName(JobStatus status);
+
+/// Figures of one completed checkpoint or savepoint.
+struct CheckpointStats {
+  CheckpointId id = 0;
+  bool savepoint = false;
+  /// From the trigger to the last acknowledgement.
+  Duration duration{0};
+  /// Bytes of all state files written.
+  int64_t state_size = 0;
+  /// Bytes of in-flight data (unaligned checkpoints) among them.
+  int64_t in_flight_size = 0;
+};
 
 struct JobExecutionResult {
   std::string job_id;
@@ -32,6 +45,8 @@ struct JobExecutionResult {
   /// Checkpoints (and savepoints) completed and failed.
   int64_t checkpoints_completed = 0;
   int64_t checkpoints_failed = 0;
+  /// The completed checkpoints and savepoints in order (the last 1000).
+  std::vector<CheckpointStats> checkpoint_history;
   /// What recovery did, in order: the snapshot the job started from,
   /// failures, damaged checkpoints skipped, restarts and their snapshots.
   std::vector<std::string> recovery_events;

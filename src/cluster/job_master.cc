@@ -41,11 +41,6 @@ Status JobMaster::Start() {
   if (needed > executor_.NumSlots()) {
     return Status::Unavailable(fmt::format("the job needs {} slots, the cluster offers {}", needed, executor_.NumSlots()));
   }
-  if (g.options.checkpoint.unaligned) {
-    return Status::InvalidArgument(
-        "execution.checkpointing.unaligned.enabled: unaligned checkpoints are not supported yet; use aligned "
-        "exactly-once or at-least-once checkpoints");
-  }
   const RestoreOptions& restore = g.options.restore;
   if (!restore.path.empty()) {
     std::string dir = restore.path;
@@ -362,6 +357,7 @@ Result<JobExecutionResult> JobMaster::OutcomeLocked() const {
   r.net_runtime = std::chrono::duration_cast<Duration>(end_ - start_);
   r.checkpoints_completed = coordinator_->NumCompleted();
   r.checkpoints_failed = coordinator_->NumFailed();
+  r.checkpoint_history = coordinator_->History();
   for (const auto& [name, parts] : accumulators_) {
     auto& out = r.accumulators[name];
     for (const auto& [where, bytes] : parts) out.push_back(bytes);

@@ -299,6 +299,12 @@ Status ValidateCheckpoint(const CheckpointOptions& c) {
         "execution.checkpointing.unaligned.enabled requires execution.checkpointing.mode EXACTLY_ONCE, got "
         "AT_LEAST_ONCE");
   }
+  if (c.unaligned && c.max_concurrent > 1) {
+    return Status::InvalidArgument(
+        "execution.checkpointing.unaligned.enabled requires execution.checkpointing.max-concurrent-checkpoints 1, "
+        "got " +
+        std::to_string(c.max_concurrent));
+  }
   if (c.Enabled() && c.directory.empty()) {
     return Status::InvalidArgument("checkpointing is enabled but state.checkpoints.dir is not set");
   }

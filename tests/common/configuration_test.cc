@@ -250,7 +250,7 @@ TEST(ConfigurationTest, AppliesEveryCheckpointKey) {
       .Set("execution.checkpointing.aligned-checkpoint-timeout", "2 s")
       .Set("execution.checkpointing.timeout", "5 min")
       .Set("execution.checkpointing.min-pause", "500 ms")
-      .Set("execution.checkpointing.max-concurrent-checkpoints", "3")
+      .Set("execution.checkpointing.max-concurrent-checkpoints", "1")
       .Set("execution.checkpointing.tolerable-failed-checkpoints", "4")
       .Set("execution.checkpointing.externalized-checkpoint-retention", "DELETE_ON_CANCELLATION")
       .Set("state.checkpoints.num-retained", "5")
@@ -266,11 +266,22 @@ TEST(ConfigurationTest, AppliesEveryCheckpointKey) {
   EXPECT_EQ(c.aligned_checkpoint_timeout_ms, 2'000);
   EXPECT_EQ(c.timeout_ms, 300'000);
   EXPECT_EQ(c.min_pause_ms, 500);
-  EXPECT_EQ(c.max_concurrent, 3);
+  EXPECT_EQ(c.max_concurrent, 1);
   EXPECT_EQ(c.tolerable_failures, 4);
   EXPECT_FALSE(c.retain_on_cancellation);
   EXPECT_EQ(c.num_retained, 5);
   EXPECT_EQ(c.directory, "/data/checkpoints");
+
+  // Concurrent checkpoints are aligned ones only.
+  config.Set("execution.checkpointing.max-concurrent-checkpoints", "3");
+  s = config.ApplyTo(options);
+  ASSERT_FALSE(s.IsOk());
+  EXPECT_NE(s.Message().find("max-concurrent-checkpoints"), std::string::npos) << s.ToString();
+  config.Set("execution.checkpointing.unaligned.enabled", "false");
+  ExecutionOptions aligned;
+  s = config.ApplyTo(aligned);
+  ASSERT_TRUE(s.IsOk()) << s.ToString();
+  EXPECT_EQ(aligned.checkpoint.max_concurrent, 3);
 }
 
 TEST(ConfigurationTest, CheckpointingModeIsCaseInsensitive) {

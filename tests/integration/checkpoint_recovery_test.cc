@@ -212,20 +212,6 @@ TEST(CheckpointRecoveryTest, WithoutRestartStrategyTheFailureEndsTheJob) {
   EXPECT_NE(r.GetStatus().Message().find("injected failure"), std::string::npos) << r.GetStatus().ToString();
 }
 
-TEST(CheckpointRecoveryTest, UnalignedCheckpointsAreRefusedByName) {
-  TempDir dir;
-  Report report;
-  g_report = &report;
-  auto env = StreamExecutionEnvironment::Create();
-  ConfigureCheckpoints(*env, dir.Path(), 50);
-  env->GetCheckpointConfig().unaligned = true;
-  BuildOracle(*env, OracleJob{});
-  Result<JobExecutionResult> r = env->Execute("unaligned");
-  ASSERT_FALSE(r.IsOk());
-  EXPECT_NE(r.GetStatus().Message().find("execution.checkpointing.unaligned"), std::string::npos)
-      << r.GetStatus().ToString();
-}
-
 /// Flips one byte in the middle of a checkpoint's largest state file.
 void CorruptCheckpoint(const std::string& checkpoint_dir) {
   fs::path victim;

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -124,6 +125,12 @@ class ChannelDeserializer {
 
   /// True when no partial element is pending (a channel must end clean).
   bool IsClean() const { return spill_.empty() || spill_consumed_; }
+  /// The bytes of the partial element kept for the next buffer (empty when
+  /// clean): in-flight data of an unaligned checkpoint.
+  std::string_view PendingBytes() const {
+    if (IsClean()) return {};
+    return {reinterpret_cast<const char*>(spill_.data()), spill_.size()};
+  }
 
  private:
   bool NextFromSpill(ElementView& out);

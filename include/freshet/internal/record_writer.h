@@ -25,6 +25,7 @@ class RecordWriter {
   ~RecordWriter();
 
   int NumChannels() const { return static_cast<int>(channels_.size()); }
+  ResultPartition& Partition() const { return *partition_; }
 
   /// Fast path: `n` contiguous bytes in the channel's current buffer, or
   /// nullptr when the caller must take the slow path.
@@ -51,6 +52,15 @@ class RecordWriter {
   void EmitEndOfPartition();
   /// Flushes, then appends an event buffer holding `bytes` to every channel.
   void BroadcastEvent(const std::string& bytes);
+
+  /// Flushes, then puts an event ahead of everything queued in every
+  /// channel (an unaligned checkpoint barrier); appends, per channel, the
+  /// bytes of the data it overtook to `overtaken` (resized to the channels).
+  void BroadcastOvertakingEvent(const std::string& bytes, std::vector<std::string>* overtaken);
+  /// Makes `bytes` (complete elements, or the rest of an element the
+  /// consumer restored the start of) the next data of `channel`: output
+  /// in flight restored from an unaligned checkpoint.
+  void AddRestoredData(int channel, const std::string& bytes);
 
   /// Number of records written through this writer (all channels).
   int64_t& RecordsOut() { return records_out_; }

@@ -42,6 +42,9 @@ enum class OperatorStateMode : uint8_t {
   /// Every subtask held the same entries (broadcast state): new subtask i
   /// gets old subtask (i mod old parallelism)'s entries.
   kBroadcast = 2,
+  /// In-flight data of an unaligned checkpoint (the task's input channels):
+  /// restored by the same subtask only, at the same parallelism.
+  kChannel = 3,
 };
 
 /// Declares a state of an operator for the compatibility check on restore.

@@ -13,7 +13,7 @@ std::string CheckpointBarrier::Encode() const {
   w.Write(&kind, 1);
   w.Write(&id, sizeof(id));
   w.Write(&timestamp, sizeof(timestamp));
-  uint8_t flags = (savepoint ? 1 : 0) | (terminate ? 2 : 0);
+  uint8_t flags = (savepoint ? 1 : 0) | (terminate ? 2 : 0) | (unaligned ? 4 : 0);
   w.Write(&flags, 1);
   TypeSerializer<std::string>::Serialize(directory, w);
   return std::string(reinterpret_cast<const char*>(w.Data()), w.Size());
@@ -29,11 +29,12 @@ Result<CheckpointBarrier> CheckpointBarrier::Decode(const uint8_t* data, size_t 
   uint8_t flags = 0;
   r.Read(&flags, 1);
   TypeSerializer<std::string>::Deserialize(r, b.directory);
-  if (r.Failed() || r.Remaining() != 0 || kind != static_cast<uint8_t>(EventKind::kCheckpointBarrier) || flags > 3) {
+  if (r.Failed() || r.Remaining() != 0 || kind != static_cast<uint8_t>(EventKind::kCheckpointBarrier) || flags > 7) {
     return Status::Corruption("malformed checkpoint barrier event (" + std::to_string(size) + " bytes)");
   }
   b.savepoint = (flags & 1) != 0;
   b.terminate = (flags & 2) != 0;
+  b.unaligned = (flags & 4) != 0;
   return b;
 }
 

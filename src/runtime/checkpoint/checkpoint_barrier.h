@@ -23,6 +23,9 @@ struct CheckpointBarrier {
   /// the final checkpoint after every source ended): tasks process nothing
   /// after it and end when it is confirmed.
   bool terminate = false;
+  /// Unaligned: the barrier overtook the data its producer had queued,
+  /// which the producer wrote with its snapshot.
+  bool unaligned = false;
   /// Where tasks write their state files.
   std::string directory;
 

@@ -131,6 +131,16 @@ Duration CheckpointCoordinator::Tick() {
     }
     bool all_ended = running_ && !sources_.empty() && ended_sources_.size() == sources_.size();
     if (all_ended && !final_triggered_) {
+      // The final checkpoint subsumes the periodic ones still pending (not
+      // a failure: their tasks would decline them on its barrier).
+      std::vector<CheckpointId> subsumed;
+      for (const auto& [id, p] : pending_) {
+        if (!p.barrier.savepoint) subsumed.push_back(id);
+      }
+      for (CheckpointId id : subsumed) {
+        AbortLocked(id, Status::Cancelled(fmt::format("checkpoint {} was subsumed by the final checkpoint", id)),
+                    false, actions);
+      }
       final_triggered_ = true;
       if (drain_) {
         std::string dir = drain_->first;
@@ -174,7 +184,9 @@ void CheckpointCoordinator::Decline(const std::string& execution_id, CheckpointI
                 Status(reason.Code(), fmt::format("{} {} was declined by task {}: {}",
                                                   savepoint ? "savepoint" : "checkpoint", id, execution_id,
                                                   reason.Message())),
-                !savepoint, actions);
+                // A task declines with Cancelled a checkpoint a newer one
+                // superseded: not a failure of checkpointing.
+                !savepoint && reason.Code() != StatusCode::kCancelled, actions);
   }
   Run(actions);
 }
@@ -292,6 +304,21 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
                 !p.barrier.savepoint, actions);
     return;
   }
+  CheckpointStats stats;
+  stats.id = id;
+  stats.savepoint = p.barrier.savepoint;
+  stats.duration = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - p.started);
+  for (const auto& [where, ts] : p.states) {
+    for (const StateFileInfo& f : ts.files) stats.state_size += static_cast<int64_t>(f.size);
+    for (const OperatorSubtaskStateHandle& op : ts.operators) {
+      for (const auto& [name, list] : op.operator_state) {
+        if (list.mode != OperatorStateMode::kChannel) continue;
+        for (const BlockRef& b : list.entries) stats.in_flight_size += static_cast<int64_t>(b.length);
+      }
+    }
+  }
+  history_.push_back(stats);
+  if (history_.size() > 1000) history_.pop_front();
   CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint};
   auto promise = std::move(p.promise);
   pending_.erase(id);
@@ -367,6 +394,11 @@ std::vector<CompletedCheckpoint> CheckpointCoordinator::Completed() const {
 int64_t CheckpointCoordinator::NumCompleted() const {
   std::lock_guard lock(mu_);
   return num_completed_;
+}
+
+std::vector<CheckpointStats> CheckpointCoordinator::History() const {
+  std::lock_guard lock(mu_);
+  return {history_.begin(), history_.end()};
 }
 
 int64_t CheckpointCoordinator::NumFailed() const {

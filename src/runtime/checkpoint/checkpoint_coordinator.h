@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "freshet/checkpoint.h"
+#include "freshet/job_client.h"
 #include "freshet/source.h"
 #include "graph/stream_graph.h"
 #include "runtime/checkpoint/checkpoint_barrier.h"
@@ -98,6 +99,8 @@ class CheckpointCoordinator {
   void Shutdown(bool delete_checkpoints);
   int64_t NumCompleted() const;
   int64_t NumFailed() const;
+  /// Figures of the completed checkpoints, oldest first (the last 1000).
+  std::vector<CheckpointStats> History() const;
 
  private:
   struct Pending {
@@ -132,6 +135,7 @@ class CheckpointCoordinator {
   std::set<std::string> ended_tasks_;
   std::map<CheckpointId, Pending> pending_;
   std::deque<CompletedCheckpoint> completed_;  // newest first
+  std::deque<CheckpointStats> history_;        // oldest first
   CheckpointId next_id_ = 1;
   std::chrono::steady_clock::time_point next_trigger_;
   std::chrono::steady_clock::time_point last_completion_;

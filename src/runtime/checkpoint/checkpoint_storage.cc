@@ -483,7 +483,7 @@ class MetadataDecoder {
         for (uint32_t k = 0; k < num_states && !r_.Failed(); ++k) {
           std::string name = GetString(r_);
           uint8_t mode = Get<uint8_t>(r_);
-          if (mode > static_cast<uint8_t>(OperatorStateMode::kBroadcast)) {
+          if (mode > static_cast<uint8_t>(OperatorStateMode::kChannel)) {
             return Bad(fmt::format("unknown operator state mode {}", mode));
           }
           OperatorSubtaskStateHandle::ListState list;
@@ -962,6 +962,16 @@ OperatorRestoreRefs AssignRestore(const OperatorStateHandle& handle, int subtask
   for (const auto& [name, mode] : modes) {
     OperatorRestoreRefs::ListState& out = refs.operator_state[name];
     out.mode = mode;
+    if (mode == OperatorStateMode::kChannel) {
+      // Channels are identified by producer and consumer subtask: only a
+      // restore at the same parallelism can replay them (checked by
+      // CheckRestoreCompatibility).
+      if (static_cast<size_t>(parallelism) == old_parallelism) {
+        auto it = handle.subtasks[static_cast<size_t>(subtask)].operator_state.find(name);
+        if (it != handle.subtasks[static_cast<size_t>(subtask)].operator_state.end()) out.entries = it->second.entries;
+      }
+      continue;
+    }
     if (mode == OperatorStateMode::kBroadcast) {
       const OperatorSubtaskStateHandle& old = handle.subtasks[static_cast<size_t>(subtask) % old_parallelism];
       auto it = old.operator_state.find(name);
@@ -1044,6 +1054,18 @@ Status CheckRestoreCompatibility(const CheckpointMetadata& metadata, const std::
             op.name, op.operator_id));
       }
       continue;
+    }
+    bool has_channel_state = std::any_of(op.subtasks.begin(), op.subtasks.end(), [](const OperatorSubtaskStateHandle& s) {
+      return std::any_of(s.operator_state.begin(), s.operator_state.end(), [](const auto& entry) {
+        return entry.second.mode == OperatorStateMode::kChannel && !entry.second.entries.empty();
+      });
+    });
+    if (has_channel_state && target->parallelism != static_cast<int>(op.subtasks.size())) {
+      problems.push_back(fmt::format(
+          "operator '{}' (uid {}): the checkpoint holds in-flight data of an unaligned checkpoint, which can only be "
+          "restored at the parallelism it was taken with ({}, not {}); rescale from a savepoint or an aligned "
+          "checkpoint",
+          op.name, op.operator_id, op.subtasks.size(), target->parallelism));
     }
     bool has_keyed_state = std::any_of(op.subtasks.begin(), op.subtasks.end(),
                                        [](const OperatorSubtaskStateHandle& s) { return !s.key_groups.empty(); });

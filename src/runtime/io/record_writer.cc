@@ -91,13 +91,33 @@ void RecordWriter::FlushAll() {
 
 void RecordWriter::EmitEndOfPartition() { BroadcastEvent(std::string(1, static_cast<char>(EventKind::kEndOfPartition))); }
 
+namespace {
+Buffer EventBuffer(const std::string& bytes) {
+  auto* data = new uint8_t[bytes.size()];
+  std::memcpy(data, bytes.data(), bytes.size());
+  return Buffer(data, bytes.size(), BufferKind::kEvent, nullptr);
+}
+}  // namespace
+
+void RecordWriter::BroadcastOvertakingEvent(const std::string& bytes, std::vector<std::string>* overtaken) {
+  FlushAll();
+  overtaken->resize(static_cast<size_t>(NumChannels()));
+  for (int c = 0; c < NumChannels(); ++c) {
+    partition_->AddOvertaking(c, EventBuffer(bytes), &(*overtaken)[static_cast<size_t>(c)]);
+  }
+}
+
+void RecordWriter::AddRestoredData(int channel, const std::string& bytes) {
+  FinishBuffer(channel);
+  if (bytes.empty()) return;
+  auto* data = new uint8_t[bytes.size()];
+  std::memcpy(data, bytes.data(), bytes.size());
+  partition_->Add(channel, Buffer(data, bytes.size(), BufferKind::kData, nullptr));
+}
+
 void RecordWriter::BroadcastEvent(const std::string& bytes) {
   FlushAll();
-  for (int c = 0; c < NumChannels(); ++c) {
-    auto* data = new uint8_t[bytes.size()];
-    std::memcpy(data, bytes.data(), bytes.size());
-    partition_->Add(c, Buffer(data, bytes.size(), BufferKind::kEvent, nullptr));
-  }
+  for (int c = 0; c < NumChannels(); ++c) partition_->Add(c, EventBuffer(bytes));
 }
 
 }  // namespace freshet::internal

@@ -15,6 +15,17 @@ void ResultPartition::Add(int subpartition, Buffer buffer) {
   if (was_empty && s.listener != nullptr) s.listener->NotifyDataAvailable(s.token);
 }
 
+void ResultPartition::AddOvertaking(int subpartition, Buffer event, std::string* overtaken) {
+  Subpartition& s = *subpartitions_[static_cast<size_t>(subpartition)];
+  std::lock_guard lock(s.mu);
+  for (const Buffer& b : s.queue) {
+    if (b.Kind() == BufferKind::kData) overtaken->append(reinterpret_cast<const char*>(b.Data()), b.Size());
+  }
+  bool was_empty = s.queue.empty();
+  s.queue.push_front(std::move(event));
+  if (was_empty && s.listener != nullptr) s.listener->NotifyDataAvailable(s.token);
+}
+
 bool ResultPartition::Poll(int subpartition, Buffer& out, bool& more) {
   Subpartition& s = *subpartitions_[static_cast<size_t>(subpartition)];
   std::lock_guard lock(s.mu);

@@ -44,6 +44,10 @@ class ResultPartition {
 
   /// Producer: makes a finished buffer visible to the consumer.
   void Add(int subpartition, Buffer buffer);
+  /// Producer: puts `event` ahead of every queued buffer (an unaligned
+  /// checkpoint barrier) and appends the bytes of the data buffers it
+  /// overtook to `overtaken`, in one step.
+  void AddOvertaking(int subpartition, Buffer event, std::string* overtaken);
   /// Consumer: takes the oldest buffer; `more` tells whether others wait.
   bool Poll(int subpartition, Buffer& out, bool& more);
   /// Consumer: registers for availability (notified at once if non-empty);

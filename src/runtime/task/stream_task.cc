@@ -3,8 +3,28 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace freshet::internal {
+
+namespace {
+/// Operator states of a chain's head operator holding the in-flight data of
+/// an unaligned checkpoint: the data that reached the task's inputs after
+/// its snapshot and before each channel's barrier, and the data its own
+/// barriers overtook in its output queues. One entry per channel that had
+/// data: a header naming the channel (u32 edge, u32 producer subtask, u32
+/// subpartition), then the bytes. On restore a channel's input part is
+/// processed first, then its producer's output part, then new data.
+constexpr const char* kInFlightInput = "freshet.in-flight-input";
+constexpr const char* kInFlightOutput = "freshet.in-flight-output";
+constexpr size_t kInFlightHeaderSize = 12;
+
+std::string InFlightHeader(const PartitionId& id, int subpartition) {
+  uint32_t header[3] = {static_cast<uint32_t>(id.edge), static_cast<uint32_t>(id.producer_subtask),
+                        static_cast<uint32_t>(subpartition)};
+  return std::string(reinterpret_cast<const char*>(header), sizeof(header));
+}
+}  // namespace
 
 class StreamTask::ReaderContext final : public SourceReaderContext {
  public:
@@ -105,6 +125,8 @@ StreamTask::StreamTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGr
   const ExecutionOptions& options = job_->stream_graph->options;
   checkpointing_ = responder_ != nullptr && options.checkpoint.Enabled();
   exactly_once_ = options.checkpoint.mode == CheckpointingMode::kExactlyOnce;
+  unaligned_ = checkpointing_ && exactly_once_ && options.checkpoint.unaligned;
+  aligned_timeout_ms_ = options.checkpoint.aligned_checkpoint_timeout_ms;
   buffer_timeout_ns_ = options.buffer_timeout_ms < 0 ? -1 : options.buffer_timeout_ms * 1'000'000;
   for (const ProducedPartitionDescriptor& p : tdd_.produced) {
     produced_.push_back(shuffle_.CreatePartition(p.id, p.num_subpartitions, options));
@@ -260,6 +282,7 @@ Status StreamTask::Run() {
         opened_[i] = true;
       }
       last_flush_ns_ = clock_.MonotonicNanos();
+      RestoreOutputInFlight();
       if (source_ != nullptr) {
         RunSourceLoop();
       } else {
@@ -294,6 +317,15 @@ void StreamTask::RestoreState() {
                                              tdd_.restore_directory, loaded.GetStatus().ToString()));
       }
       restore = std::move(*loaded);
+      if (i == 0) {
+        for (auto [name, out] : {std::pair{kInFlightInput, &restored_in_flight_},
+                                 std::pair{kInFlightOutput, &restored_output_in_flight_}}) {
+          auto it = restore.operator_state.find(name);
+          if (it == restore.operator_state.end()) continue;
+          *out = std::move(it->second.entries);
+          restore.operator_state.erase(it);
+        }
+      }
     }
     operators_[i]->InitializeState(restore);
   }
@@ -357,6 +389,7 @@ void StreamTask::EmitEvent(EventKind kind) {
 }
 
 void StreamTask::RunInputLoop() {
+  ReplayInFlightData();
   gate_->Start();
   int channel = 0;
   Buffer buffer;
@@ -385,6 +418,7 @@ void StreamTask::RunInputLoop() {
     if (buffer.Kind() == BufferKind::kEvent) {
       ProcessEvent(channel, buffer);
     } else {
+      if (recording_) [[unlikely]] RecordInFlight(channel, buffer);
       InputChannel& c = gate_->Channel(channel);
       c.deserializer.SetBuffer(buffer.Data(), buffer.Size());
       Status s = processors_[static_cast<size_t>(c.input_index)]->ProcessBuffer(c.deserializer, channel,
@@ -402,11 +436,20 @@ void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
   if (buffer.Size() < 1) throw std::runtime_error("empty event buffer on channel " + std::to_string(channel));
   auto kind = static_cast<EventKind>(buffer.Data()[0]);
   InputChannel& c = gate_->Channel(channel);
-  if (!c.deserializer.IsClean()) {
+  std::optional<CheckpointBarrier> barrier;
+  if (kind == EventKind::kCheckpointBarrier) {
+    freshet::Result<CheckpointBarrier> decoded = CheckpointBarrier::Decode(buffer.Data(), buffer.Size());
+    if (!decoded.IsOk()) throw std::runtime_error(decoded.GetStatus().ToString());
+    barrier = std::move(*decoded);
+  }
+  // Only an unaligned barrier may arrive inside a record: it overtook the
+  // rest of it.
+  if (!c.deserializer.IsClean() && !(barrier && barrier->unaligned)) {
     throw std::runtime_error("event on channel " + std::to_string(channel) + " inside a record");
   }
   switch (kind) {
     case EventKind::kEndOfPartition:
+      if (recording_) CloseRecording(channel);
       gate_->MarkFinished(channel);
       watermark_handler_->Recompute(c.input_index);
       if (gate_->InputFinished(c.input_index)) EndInput(c.input_index);
@@ -429,12 +472,9 @@ void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
       }
       return;
     }
-    case EventKind::kCheckpointBarrier: {
-      freshet::Result<CheckpointBarrier> barrier = CheckpointBarrier::Decode(buffer.Data(), buffer.Size());
-      if (!barrier.IsOk()) throw std::runtime_error(barrier.GetStatus().ToString());
+    case EventKind::kCheckpointBarrier:
       OnBarrier(channel, *barrier);
       return;
-    }
   }
   throw std::runtime_error("unknown event " + std::to_string(buffer.Data()[0]) + " on channel " +
                            std::to_string(channel));
@@ -461,7 +501,23 @@ void StreamTask::FinishOperators() {
 // ---- checkpoints ------------------------------------------------------------
 
 void StreamTask::OnBarrier(int channel, const CheckpointBarrier& barrier) {
-  if (barrier.id <= last_barrier_id_) return;  // a late barrier of a checkpoint handled or abandoned
+  if (barrier.id <= last_barrier_id_) {
+    // A late barrier of a checkpoint handled or abandoned: it ends the
+    // in-flight data of its channel.
+    if (recording_ && recording_->barrier.id == barrier.id) CloseRecording(channel);
+    return;
+  }
+  if (recording_) {
+    // A newer checkpoint started before the in-flight data of the last one
+    // was complete: that one cannot complete here any more.
+    if (responder_ != nullptr) {
+      responder_->DeclineCheckpoint(tdd_.ExecutionId(), recording_->barrier.id,
+                                    Status::Cancelled(fmt::format("task '{}': checkpoint {} was superseded by {} "
+                                                                  "before its in-flight data was recorded",
+                                                                  name_, recording_->barrier.id, barrier.id)));
+    }
+    AbandonRecording();
+  }
   if (pending_barrier_ && barrier.id > pending_barrier_->id) {
     // A newer checkpoint overtook the one being aligned: that one cannot
     // complete here any more.
@@ -477,13 +533,144 @@ void StreamTask::OnBarrier(int channel, const CheckpointBarrier& barrier) {
   if (!pending_barrier_) {
     pending_barrier_ = barrier;
     barrier_received_.assign(static_cast<size_t>(gate_->NumChannels()), false);
+    barrier_overtook_.assign(static_cast<size_t>(gate_->NumChannels()), false);
+    if (CanUnalign(barrier) && !barrier.unaligned && aligned_timeout_ms_ > 0) {
+      // Aligned first; unaligned once the checkpoint is older than the
+      // timeout and still not aligned.
+      Timestamp deadline = std::max(barrier.timestamp + aligned_timeout_ms_, clock_.NowMillis());
+      processing_time_.RegisterTimer(deadline, [this, id = barrier.id](Timestamp) {
+        if (pending_barrier_ && pending_barrier_->id == id) StartUnaligned();
+      });
+    }
   }
   if (!barrier_received_[static_cast<size_t>(channel)]) {
     barrier_received_[static_cast<size_t>(channel)] = true;
+    barrier_overtook_[static_cast<size_t>(channel)] = barrier.unaligned;
     // Exactly-once: records behind the barrier wait until all barriers are in.
     if (exactly_once_) gate_->Block(channel);
   }
+  if (CanUnalign(*pending_barrier_) && (barrier.unaligned || aligned_timeout_ms_ == 0)) {
+    StartUnaligned();
+    return;
+  }
   MaybeCompleteAlignment();
+}
+
+void StreamTask::StartUnaligned() {
+  CheckpointBarrier barrier = std::move(*pending_barrier_);
+  pending_barrier_.reset();
+  last_barrier_id_ = barrier.id;
+  std::optional<TakenSnapshot> taken = TakeSnapshots(barrier, true);
+  if (!taken) {
+    gate_->UnblockAll();
+    return;
+  }
+  InFlightRecording rec;
+  rec.barrier = std::move(barrier);
+  rec.taken = std::move(*taken);
+  const int n = gate_->NumChannels();
+  rec.data.resize(static_cast<size_t>(n));
+  rec.open.assign(static_cast<size_t>(n), false);
+  for (int i = 0; i < n; ++i) {
+    auto k = static_cast<size_t>(i);
+    InputChannel& c = gate_->Channel(i);
+    // Data behind an aligned barrier is after the checkpoint: not in flight.
+    if (c.finished || (barrier_received_[k] && !barrier_overtook_[k])) continue;
+    // The start of a record whose rest an unaligned barrier overtook (its
+    // producer wrote that rest), and on channels whose barrier is still to
+    // come, what arrives until it does.
+    rec.data[k] = InFlightHeader(c.partition->Id(), c.subpartition);
+    std::string_view partial = c.deserializer.PendingBytes();
+    rec.data[k].append(partial.data(), partial.size());
+    if (!barrier_received_[k]) {
+      rec.open[k] = true;
+      ++rec.open_count;
+    }
+  }
+  recording_ = std::move(rec);
+  gate_->UnblockAll();
+  if (recording_->open_count == 0) FinishRecording();
+}
+
+void StreamTask::RecordInFlight(int channel, const Buffer& buffer) {
+  auto k = static_cast<size_t>(channel);
+  if (recording_->open[k]) recording_->data[k].append(reinterpret_cast<const char*>(buffer.Data()), buffer.Size());
+}
+
+void StreamTask::CloseRecording(int channel) {
+  auto k = static_cast<size_t>(channel);
+  if (!recording_->open[k]) return;
+  recording_->open[k] = false;
+  if (--recording_->open_count == 0) FinishRecording();
+}
+
+void StreamTask::FinishRecording() {
+  std::vector<std::string> entries;
+  for (std::string& data : recording_->data) {
+    if (data.size() > kInFlightHeaderSize) entries.push_back(std::move(data));
+  }
+  InFlightRecording rec = std::move(*recording_);
+  recording_.reset();
+  rec.taken.input_in_flight = std::move(entries);
+  SubmitSnapshots(rec.barrier, std::move(rec.taken));
+}
+
+void StreamTask::AbandonRecording() { recording_.reset(); }
+
+void StreamTask::ReplayInFlightData() {
+  if (restored_in_flight_.empty()) return;
+  std::vector<std::string> entries = std::move(restored_in_flight_);
+  restored_in_flight_.clear();
+  for (const std::string& entry : entries) {
+    if (entry.size() < kInFlightHeaderSize) throw std::runtime_error("in-flight data entry shorter than its header");
+    uint32_t header[3];
+    std::memcpy(header, entry.data(), sizeof(header));
+    int channel = -1;
+    for (int i = 0; i < gate_->NumChannels(); ++i) {
+      const InputChannel& c = gate_->Channel(i);
+      if (static_cast<uint32_t>(c.partition->Id().edge) == header[0] &&
+          static_cast<uint32_t>(c.partition->Id().producer_subtask) == header[1] &&
+          static_cast<uint32_t>(c.subpartition) == header[2]) {
+        channel = i;
+        break;
+      }
+    }
+    if (channel < 0) {
+      throw std::runtime_error(fmt::format("restored in-flight data of edge {} from producer subtask {} has no "
+                                           "input channel in this task",
+                                           header[0], header[1]));
+    }
+    InputChannel& c = gate_->Channel(channel);
+    c.deserializer.SetBuffer(reinterpret_cast<const uint8_t*>(entry.data()) + kInFlightHeaderSize,
+                             entry.size() - kInFlightHeaderSize);
+    Status s = processors_[static_cast<size_t>(c.input_index)]->ProcessBuffer(c.deserializer, channel,
+                                                                             *watermark_handler_);
+    // A record may end inside: its producer restored the rest.
+    if (!s.IsOk()) throw std::runtime_error("replaying restored in-flight data: " + s.ToString());
+    MaybeFlush();
+  }
+}
+
+void StreamTask::RestoreOutputInFlight() {
+  if (restored_output_in_flight_.empty()) return;
+  std::vector<std::string> entries = std::move(restored_output_in_flight_);
+  restored_output_in_flight_.clear();
+  for (const std::string& entry : entries) {
+    if (entry.size() < kInFlightHeaderSize) throw std::runtime_error("in-flight data entry shorter than its header");
+    uint32_t header[3];
+    std::memcpy(header, entry.data(), sizeof(header));
+    RecordWriter* writer = nullptr;
+    for (size_t w = 0; w < writers_.size(); ++w) {
+      if (static_cast<uint32_t>(writers_[w]->Partition().Id().edge) == header[0]) writer = writers_[w];
+    }
+    if (writer == nullptr || header[1] != static_cast<uint32_t>(tdd_.subtask) ||
+        header[2] >= static_cast<uint32_t>(writer->NumChannels())) {
+      throw std::runtime_error(fmt::format("restored output in flight of edge {}, subtask {}, channel {} has no "
+                                           "output in this task",
+                                           header[0], header[1], header[2]));
+    }
+    writer->AddRestoredData(static_cast<int>(header[2]), entry.substr(kInFlightHeaderSize));
+  }
 }
 
 void StreamTask::MaybeCompleteAlignment() {
@@ -505,12 +692,40 @@ void StreamTask::CancelAlignment() {
 
 void StreamTask::PerformCheckpoint(const CheckpointBarrier& barrier) {
   if (responder_ == nullptr) return;
-  std::vector<AsyncSnapshot> snapshots;
+  // A source starts an unaligned checkpoint by overtaking its own queued
+  // output; with an alignment timeout its barrier starts aligned.
+  bool overtaking = source_ != nullptr && CanUnalign(barrier) && aligned_timeout_ms_ == 0;
+  std::optional<TakenSnapshot> taken = TakeSnapshots(barrier, overtaking);
+  if (taken) SubmitSnapshots(barrier, std::move(*taken));
+}
+
+std::optional<StreamTask::TakenSnapshot> StreamTask::TakeSnapshots(const CheckpointBarrier& barrier,
+                                                                   bool overtaking) {
+  if (responder_ == nullptr) return std::nullopt;
+  TakenSnapshot taken;
+  std::vector<AsyncSnapshot>& snapshots = taken.snapshots;
   try {
     for (auto& ctx : contexts_) ctx->checkpoint_timestamp = barrier.timestamp;
     for (auto& op : operators_) op->PrepareSnapshotPreBarrier(barrier.id);
-    std::string event = barrier.Encode();
-    for (RecordWriter* w : writers_) w->BroadcastEvent(event);
+    CheckpointBarrier forwarded = barrier;
+    forwarded.unaligned = overtaking;
+    std::string event = forwarded.Encode();
+    if (overtaking) {
+      std::vector<std::string> overtaken;
+      for (RecordWriter* w : writers_) {
+        w->BroadcastOvertakingEvent(event, &overtaken);
+        for (int c = 0; c < w->NumChannels(); ++c) {
+          std::string& data = overtaken[static_cast<size_t>(c)];
+          if (data.empty()) continue;
+          std::string entry = InFlightHeader(w->Partition().Id(), c);
+          entry += data;
+          taken.output_in_flight.push_back(std::move(entry));
+        }
+        overtaken.clear();
+      }
+    } else {
+      for (RecordWriter* w : writers_) w->BroadcastEvent(event);
+    }
     for (auto& op : operators_) snapshots.push_back(op->SnapshotState(barrier.id));
   } catch (const OperatorException& e) {
     // The checkpoint fails; the job goes on (the coordinator counts failures).
@@ -518,12 +733,17 @@ void StreamTask::PerformCheckpoint(const CheckpointBarrier& barrier) {
                                   Status::FailedPrecondition(fmt::format("operator '{}' ({}) could not snapshot its "
                                                                          "state: {}",
                                                                          e.OperatorName(), Describe(), e.what())));
-    return;
+    return std::nullopt;
   }
   if (barrier.terminate) terminate_id_ = barrier.id;
+  return taken;
+}
+
+void StreamTask::SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot taken) {
   std::string file = fmt::format("{}-{}-{}.state", tdd_.vertex, tdd_.subtask, tdd_.attempt);
   snapshots_.Submit([responder = responder_, execution = tdd_.ExecutionId(), barrier, file,
-                     snapshots = std::move(snapshots)] {
+                     snapshots = std::move(taken.snapshots), input = std::move(taken.input_in_flight),
+                     output = std::move(taken.output_in_flight)] {
     TaskStateWriter writer(barrier.directory, file, static_cast<int>(snapshots.size()));
     Status s;
     for (size_t i = 0; i < snapshots.size() && s.IsOk(); ++i) {
@@ -535,6 +755,14 @@ void StreamTask::PerformCheckpoint(const CheckpointBarrier& barrier) {
           s = Status::Internal(std::string("writing the snapshot failed: ") + e.what());
         }
       }
+    }
+    if (s.IsOk() && !input.empty()) {
+      writer.BeginOperator(0);
+      s = writer.AddOperatorState(kInFlightInput, OperatorStateMode::kChannel, input);
+    }
+    if (s.IsOk() && !output.empty()) {
+      writer.BeginOperator(0);
+      s = writer.AddOperatorState(kInFlightOutput, OperatorStateMode::kChannel, output);
     }
     if (!s.IsOk()) {
       responder->DeclineCheckpoint(execution, barrier.id, std::move(s));
@@ -556,6 +784,7 @@ void StreamTask::OnCheckpointComplete(CheckpointId id) {
 
 void StreamTask::OnCheckpointAborted(CheckpointId id) {
   if (pending_barrier_ && pending_barrier_->id <= id) CancelAlignment();
+  if (recording_ && recording_->barrier.id <= id) AbandonRecording();
   last_barrier_id_ = std::max(last_barrier_id_, id);
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->NotifyCheckpointAborted(id);
   if (terminate_id_ == id) terminate_id_ = -1;  // the stop failed: the job goes on

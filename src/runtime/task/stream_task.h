@@ -118,6 +118,36 @@ class StreamTask {
   void MaybeCompleteAlignment();
   void CancelAlignment();
   void PerformCheckpoint(const CheckpointBarrier& barrier);
+  /// What a checkpoint captured on the task thread.
+  struct TakenSnapshot {
+    std::vector<AsyncSnapshot> snapshots;          // per operator of the chain
+    std::vector<std::string> input_in_flight;      // unaligned: per input channel with data
+    std::vector<std::string> output_in_flight;     // unaligned: per output channel the barrier overtook data in
+  };
+  /// Snapshots the chain and forwards the barrier (overtaking the queued
+  /// output when `overtaking`); nullopt when the checkpoint was declined.
+  std::optional<TakenSnapshot> TakeSnapshots(const CheckpointBarrier& barrier, bool overtaking);
+  /// Writes a snapshot on the snapshot thread and acknowledges.
+  void SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot taken);
+  // Unaligned checkpoints (task thread).
+  bool CanUnalign(const CheckpointBarrier& barrier) const {
+    return unaligned_ && !barrier.savepoint && !barrier.terminate;
+  }
+  /// Takes the pending checkpoint now and records the data still in flight
+  /// on every channel whose barrier has not passed.
+  void StartUnaligned();
+  void RecordInFlight(int channel, const Buffer& buffer);
+  /// The in-flight data of `channel` is complete.
+  void CloseRecording(int channel);
+  /// Every channel's in-flight data is complete: writes the checkpoint.
+  void FinishRecording();
+  void AbandonRecording();
+  /// Processes the in-flight data restored from an unaligned checkpoint
+  /// before anything new is read.
+  void ReplayInFlightData();
+  /// Queues the output in flight restored from an unaligned checkpoint
+  /// ahead of anything new.
+  void RestoreOutputInFlight();
   void OnCheckpointComplete(CheckpointId id);
   void OnCheckpointAborted(CheckpointId id);
   /// True when a terminating checkpoint was taken: process mails only.
@@ -171,6 +201,22 @@ class StreamTask {
   bool chain_finished_ = false;
   bool drain_requested_ = false;
   SnapshotWorker snapshots_;
+
+  bool unaligned_ = false;
+  int64_t aligned_timeout_ms_ = 0;
+  std::vector<bool> barrier_overtook_;  // per channel, for the pending barrier
+  /// An unaligned checkpoint whose snapshot is taken while the data that
+  /// was in flight at that moment is still arriving.
+  struct InFlightRecording {
+    CheckpointBarrier barrier;
+    TakenSnapshot taken;
+    std::vector<std::string> data;  // per channel: a header naming it, then the bytes
+    std::vector<bool> open;         // per channel: still recording
+    int open_count = 0;
+  };
+  std::optional<InFlightRecording> recording_;
+  std::vector<std::string> restored_in_flight_;
+  std::vector<std::string> restored_output_in_flight_;
 };
 
 /// Per-TaskExecutor registry of result partitions, so consumers find the
