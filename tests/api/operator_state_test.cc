@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#include "support/temp_dir.h"
 
 namespace freshet {
 namespace {
@@ -360,22 +361,9 @@ TEST(CheckpointedFunctionTest, FunctionSinkIsSnapshottedWithTheCheckpointIds) {
   EXPECT_EQ(log2->front(), "init pending=2");
 }
 
-/// A fresh directory per test, removed at the end.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("freshet-opstate-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string Path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : test_support::TempDir("freshet-opstate") {}
 };
 
 struct SinkCalls {

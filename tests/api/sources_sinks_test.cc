@@ -27,6 +27,7 @@
 #include <thread>
 #include <utility>
 #include <vector>
+#include "support/temp_dir.h"
 
 namespace freshet {
 namespace {
@@ -39,25 +40,9 @@ std::vector<T> Sorted(std::vector<T> v) {
   return v;
 }
 
-/// A fresh directory under /tmp, removed with its contents at the end.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    char pattern[] = "/tmp/freshet_sources_sinks_XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    if (made != nullptr) path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& Path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : test_support::TempDir("freshet-sources-sinks") {}
 };
 
 void WriteFile(const std::string& path, const std::string& content) {

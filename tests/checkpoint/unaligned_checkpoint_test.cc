@@ -18,27 +18,16 @@
 
 #include "freshet/freshet.h"
 #include "runtime/checkpoint/checkpoint_storage.h"
+#include "support/temp_dir.h"
 
 namespace freshet {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("freshet-unaligned-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Path() const { return path_.string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test_support::TempDir("freshet-unaligned") {}
 };
 
 struct Seq {

@@ -13,28 +13,16 @@
 #include <thread>
 
 #include "freshet/freshet.h"
+#include "support/temp_dir.h"
 
 namespace freshet {
 namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory per test, removed at the end.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("freshet-ckpt-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Path() const { return path_.string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test_support::TempDir("freshet-ckpt") {}
 };
 
 struct Seq {
