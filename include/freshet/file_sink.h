@@ -35,6 +35,8 @@
 /// barrier n belong to no checkpoint and are never published (they stay as
 /// hidden leftovers, as in Flink). Without checkpointing, every part file is
 /// committed when the input ends, and a failure leaves only hidden files.
+/// A failed write or sync of a part file is never retried (the file may end
+/// in a partial row): the writer fails its task and the job recovers.
 ///
 /// Start every job on a fresh directory or with its own part prefix: a
 /// finished file of another run with the same name fails the commit when
@@ -222,6 +224,15 @@ struct FileSinkTransaction {
 
 /// The untyped part of FileSink's writer: buckets, part files, rolling,
 /// commit and recovery. One per subtask, task thread only.
+///
+/// A failed append, sync or close of a part file leaves it in an unknown
+/// state (a partial row at its end, or pages lost by the failed fsync), so
+/// it is never retried: from then on Write, RollDue, RollAll and PreCommit
+/// return that first error, which fails the task (or, at a barrier,
+/// declines the checkpoint, and the next record or bucket check fails the
+/// task), and the job recovers from its last completed checkpoint, whose
+/// recorded lengths were synced before the failure. Commit, Abort and
+/// Recover work on recorded files only and are not affected.
 class FileSinkWriterCore {
  public:
   FileSinkWriterCore(FileSinkOptions options, int subtask);
@@ -271,6 +282,9 @@ class FileSinkWriterCore {
   Status FlushBuffer(OpenFile& f);
   /// Closes and syncs the file and adds it to `txn.pending`.
   Status Roll(FileSinkTransaction& txn, OpenFile& f);
+  /// Records `error`, an append, sync or close of `f` that failed, as the
+  /// writer's failure and returns it.
+  Status Fail(const OpenFile& f, const Status& error);
   std::string RandomId();
 
   FileSinkOptions options_;
@@ -279,6 +293,9 @@ class FileSinkWriterCore {
   std::set<std::string> created_directories_;
   uint64_t next_counter_ = 0;
   std::mt19937_64 random_;
+  // The first failed append, sync or close (see the class comment); OK
+  // while every part file is sound.
+  Status failure_;
 };
 
 }  // namespace internal

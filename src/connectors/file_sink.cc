@@ -214,9 +214,19 @@ Status FileSinkWriterCore::OpenPartFile(const std::string& bucket_id, Timestamp 
   return Status::Ok();
 }
 
+Status FileSinkWriterCore::Fail(const OpenFile& f, const Status& error) {
+  failure_ = error.WithContext(fmt::format(
+      "file sink: part file '{}' is in an unknown state; the writer stops until the job recovers from its last "
+      "checkpoint",
+      f.file.in_progress_path));
+  return failure_;
+}
+
 Status FileSinkWriterCore::FlushBuffer(OpenFile& f) {
   if (f.buffer.empty()) return Status::Ok();
-  FRESHET_RETURN_IF_ERROR(f.handle->Append(f.buffer.data(), f.buffer.size()).WithContext("file sink"));
+  // A failed append may have written part of the buffer: appending it again
+  // would repeat rows, so the failure is final (see the class comment).
+  if (Status s = f.handle->Append(f.buffer.data(), f.buffer.size()); !s.IsOk()) return Fail(f, s);
   f.written += f.buffer.size();
   f.buffer.clear();
   return Status::Ok();
@@ -224,8 +234,10 @@ Status FileSinkWriterCore::FlushBuffer(OpenFile& f) {
 
 Status FileSinkWriterCore::Roll(FileSinkTransaction& txn, OpenFile& f) {
   FRESHET_RETURN_IF_ERROR(FlushBuffer(f));
-  FRESHET_RETURN_IF_ERROR(f.handle->Sync().WithContext("file sink"));
-  FRESHET_RETURN_IF_ERROR(f.handle->Close().WithContext("file sink"));
+  // After a failed fsync the kernel may have dropped the dirty pages, so a
+  // retried fsync can succeed without the data: the failure is final too.
+  if (Status s = f.handle->Sync(); !s.IsOk()) return Fail(f, s);
+  if (Status s = f.handle->Close(); !s.IsOk()) return Fail(f, s);
   f.handle.reset();
   f.synced = f.written;
   FileSinkPartFile part = f.file;
@@ -236,6 +248,7 @@ Status FileSinkWriterCore::Roll(FileSinkTransaction& txn, OpenFile& f) {
 
 Status FileSinkWriterCore::Write(FileSinkTransaction& txn, const std::string& bucket_id, std::string_view bytes,
                                  Timestamp now) {
+  if (!failure_.IsOk()) return failure_;
   auto it = open_.find(bucket_id);
   if (it != open_.end() && options_.rolling_policy->ShouldRollOnEvent(Info(bucket_id, it->second))) {
     FRESHET_RETURN_IF_ERROR(Roll(txn, it->second));
@@ -255,6 +268,7 @@ Status FileSinkWriterCore::Write(FileSinkTransaction& txn, const std::string& bu
 }
 
 Status FileSinkWriterCore::RollDue(FileSinkTransaction& txn, Timestamp now) {
+  if (!failure_.IsOk()) return failure_;
   for (auto it = open_.begin(); it != open_.end();) {
     if (options_.rolling_policy->ShouldRollOnProcessingTime(Info(it->first, it->second), now)) {
       FRESHET_RETURN_IF_ERROR(Roll(txn, it->second));
@@ -267,6 +281,7 @@ Status FileSinkWriterCore::RollDue(FileSinkTransaction& txn, Timestamp now) {
 }
 
 Status FileSinkWriterCore::RollAll(FileSinkTransaction& txn) {
+  if (!failure_.IsOk()) return failure_;
   for (auto it = open_.begin(); it != open_.end();) {
     FRESHET_RETURN_IF_ERROR(Roll(txn, it->second));
     it = open_.erase(it);
@@ -275,6 +290,7 @@ Status FileSinkWriterCore::RollAll(FileSinkTransaction& txn) {
 }
 
 Status FileSinkWriterCore::PreCommit(FileSinkTransaction& txn) {
+  if (!failure_.IsOk()) return failure_;
   for (auto it = open_.begin(); it != open_.end();) {
     OpenFile& f = it->second;
     if (options_.rolling_policy->ShouldRollOnCheckpoint(Info(it->first, f))) {
@@ -285,7 +301,7 @@ Status FileSinkWriterCore::PreCommit(FileSinkTransaction& txn) {
     // Kept open: what it holds now must survive a failure, since the
     // checkpoint records its length.
     FRESHET_RETURN_IF_ERROR(FlushBuffer(f));
-    FRESHET_RETURN_IF_ERROR(f.handle->Sync().WithContext("file sink"));
+    if (Status s = f.handle->Sync(); !s.IsOk()) return Fail(f, s);
     f.synced = f.written;
     ++it;
   }
