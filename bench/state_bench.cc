@@ -3,7 +3,7 @@
 //
 //   freshet_state_bench [--keys N] [--updates N] [--runs R]
 //   freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]
-//   freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--runs R] [--dir D]
+//   freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] [--dir D]
 //
 // Default mode. Phase 1 inserts N keys (one ValueState entry each) and
 // reports resident memory growth / N. Phase 2 runs random read-modify-write
@@ -29,7 +29,9 @@
 // copy-on-write, then written on another thread). Each run has a window
 // without and one with a copy-on-write snapshot; the eager windows follow
 // all of them (so that only the first copy-on-write snapshot needs fresh
-// memory for its copies, as in a job that checkpoints periodically).
+// memory for its copies, as in a job that checkpoints periodically). Each
+// window starts after T seconds (default 2) without updates, for the
+// system to settle (writeback of the previous state file, memory freed).
 // Reports p50 / p99 / p99.9 / max latency per window, medians of R runs.
 #include <freshet/freshet.h>
 #include <freshet/internal/keyed_snapshot.h>
@@ -415,7 +417,7 @@ WindowResult RunWindow(KeyedState<int64_t>& s, int64_t keys, double rate, double
   return result;
 }
 
-int RunLatency(int64_t keys, double rate, double seconds, int runs, const std::string& base) {
+int RunLatency(int64_t keys, double rate, double seconds, double settle_s, int runs, const std::string& base) {
   std::string dir = base + "/freshet-state-bench-" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
   KeyedState<int64_t> s;
@@ -432,7 +434,7 @@ int RunLatency(int64_t keys, double rate, double seconds, int runs, const std::s
   // copies.
   auto run = [&](int r, Window w) {
     // Let the system settle (writeback of the previous state file, freed memory).
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::this_thread::sleep_for(std::chrono::duration<double>(settle_s));
     WindowResult x = RunWindow(s, keys, rate, seconds, w, dir, seed);
     results[w].push_back(x);
     std::printf(
@@ -473,6 +475,7 @@ int main(int argc, char** argv) {
   int runs = -1;
   double rate = 1'000'000;
   double seconds = 5;
+  double settle_s = 2;
   std::string dir = "/tmp";
   std::string command = argv[0];
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
@@ -488,6 +491,8 @@ int main(int argc, char** argv) {
       rate = std::atof(argv[++i]);
     } else if (a == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (a == "--settle" && i + 1 < argc) {
+      settle_s = std::atof(argv[++i]);
     } else if (a == "--value-bytes" && i + 1 < argc) {
       value_bytes = std::atoll(argv[++i]);
     } else if (a == "--dir" && i + 1 < argc) {
@@ -500,7 +505,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: freshet_state_bench [--keys N] [--updates N] [--runs R]\n"
                    "       freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]\n"
-                   "       freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--runs R] [--dir D]\n");
+                   "       freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] "
+                   "[--dir D]\n");
       return 2;
     }
   }
@@ -516,7 +522,7 @@ int main(int argc, char** argv) {
       return RunSnapshot<int64_t>(keys > 0 ? keys : 40'000'000, 0, runs > 0 ? runs : 3, dir);
     case Mode::kLatency:
       std::printf("command: %s\n", command.c_str());
-      return RunLatency(keys > 0 ? keys : 40'000'000, rate, seconds, runs > 0 ? runs : 3, dir);
+      return RunLatency(keys > 0 ? keys : 40'000'000, rate, seconds, settle_s, runs > 0 ? runs : 3, dir);
   }
   return 0;
 }

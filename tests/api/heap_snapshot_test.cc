@@ -638,5 +638,120 @@ TEST(SlotArrayTest, ReadsShareWritesCopyOncePerSnapshot) {
   EXPECT_FALSE(array.Has(kSlots + 1));
 }
 
+// A slot array larger than its first slab: the chunks of later slabs
+// (huge pages) are shared, copied and recycled like the first ones, and
+// the items they hold (strings here) are destroyed with the array, also
+// when a snapshot outlives it.
+TEST(SlotArrayTest, ChunksBeyondTheFirstSlab) {
+  using Array = internal::SlotArray<std::string>;
+  constexpr uint32_t kSlots = Array::kSlots;
+  const uint32_t n = static_cast<uint32_t>(Array::Recycler::kChunksPerSlab * 2 + 3) * kSlots;
+  auto value = [](uint32_t s) { return "value of slot " + std::to_string(s) + " long enough to be on the heap"; };
+  auto array = std::make_unique<Array>();
+  bool added = false;
+  for (uint32_t s = 0; s < n; s += 7) array->Set(s, &added) = value(s);
+  auto snapshot = std::make_unique<Array::Snapshot>(array->Share());
+  for (uint32_t s = 0; s < n; s += 7 * 5) array->Mutable(s) += " changed";
+  for (uint32_t s = 1; s < n; s += 7 * 11) array->Set(s, &added) = "new";
+  for (uint32_t s = 0; s < n; s += 7) {
+    ASSERT_TRUE(snapshot->Has(s));
+    ASSERT_EQ(snapshot->Get(s), value(s));
+    ASSERT_EQ(array->Get(s), s % 35 == 0 ? value(s) + " changed" : value(s));
+  }
+  EXPECT_FALSE(snapshot->Has(1));
+  EXPECT_TRUE(array->Has(1));
+  // The snapshot outlives the array; its chunks go back to the recycler,
+  // which frees them (and the slabs) when the snapshot goes.
+  array.reset();
+  EXPECT_EQ(snapshot->Get(n - n % 7 - (n % 7 == 0 ? 7 : 0)), value(n - n % 7 - (n % 7 == 0 ? 7 : 0)));
+  snapshot.reset();
+}
+
+// The allocator of the key index and other large arrays: large
+// allocations start at 2 MiB boundaries, small ones come from
+// std::allocator, and containers grow across the boundary intact.
+TEST(HugePageAllocatorTest, LargeAllocationsStartAtHugePageBoundaries) {
+  std::vector<uint64_t, internal::HugePageAllocator<uint64_t>> v;
+  for (uint64_t i = 0; i < (uint64_t{3} << 20); ++i) v.push_back(i * 3);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % internal::kHugePageBytes, 0u);
+  for (uint64_t i = 0; i < v.size(); i += 4099) ASSERT_EQ(v[i], i * 3);
+  v.resize(10);
+  v.shrink_to_fit();
+  EXPECT_EQ(v[9], 27u);
+  internal::HugePageAllocator<char> bytes;
+  char* odd = bytes.allocate(internal::kHugePageBytes + 12345);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(odd) % internal::kHugePageBytes, 0u);
+  odd[internal::kHugePageBytes + 12344] = 'x';  // the whole length is usable
+  bytes.deallocate(odd, internal::kHugePageBytes + 12345);
+}
+
+// The key index orders keys by key group (with a power-of-two max
+// parallelism) or not at all (otherwise); either way lookups, updates,
+// clears, the key groups ForEachKey reports and restores into subtasks
+// work for any max parallelism.
+TEST(HeapKeyIndexTest, AnyMaxParallelism) {
+  for (int max_parallelism : {1, 7, 100, 128, 4096}) {
+    internal::HeapKeyedStateBackend<int64_t> source({0, max_parallelism - 1}, max_parallelism, nullptr);
+    RuntimeContext rc("t", 0, 1, max_parallelism, 0);
+    rc.SetKeyedStateStore(&source);
+    auto& state = rc.GetState(ValueStateDescriptor<int64_t>("v"));
+    constexpr int64_t kN = 30000;
+    for (int64_t k = 0; k < kN; ++k) {
+      source.SetCurrentKey(k);
+      state.Update(k * 2);
+    }
+    for (int64_t k = 0; k < kN; k += 3) {
+      source.SetCurrentKey(k);
+      state.Clear();
+    }
+    for (int64_t k = 0; k < kN; ++k) {
+      source.SetCurrentKey(k);
+      if (k % 3 == 0) {
+        ASSERT_FALSE(state.Get().has_value()) << "max parallelism " << max_parallelism << " key " << k;
+      } else {
+        ASSERT_EQ(state.Value(), k * 2) << "max parallelism " << max_parallelism << " key " << k;
+        state.Update(state.Value() + 1);
+      }
+    }
+    EXPECT_EQ(source.NumKeys(), static_cast<size_t>(kN - (kN + 2) / 3));
+    source.ForEachKey([&](const int64_t& key, int kg, uint32_t) {
+      EXPECT_EQ(kg, AssignToKeyGroup(key, max_parallelism));
+    });
+    std::map<int, std::string> blocks;
+    auto snapshot = source.Snapshot();
+    for (int kg : snapshot->KeyGroups()) {
+      ByteWriter w;
+      snapshot->WriteKeyGroup(kg, w);
+      blocks.emplace(kg, Bytes(w));
+    }
+    const int parallelism = std::min(3, max_parallelism);
+    size_t restored_keys = 0;
+    for (int subtask = 0; subtask < parallelism; ++subtask) {
+      KeyGroupRange range = KeyGroupRangeForSubtask(subtask, parallelism, max_parallelism);
+      internal::HeapKeyedStateBackend<int64_t> target(range, max_parallelism, nullptr);
+      for (const auto& [kg, block] : blocks) {
+        if (!range.Contains(kg)) continue;
+        Status s = target.RestoreKeyGroup(reinterpret_cast<const uint8_t*>(block.data()), block.size());
+        ASSERT_TRUE(s.IsOk()) << s.ToString();
+      }
+      RuntimeContext target_rc("t", subtask, parallelism, max_parallelism, 0);
+      target_rc.SetKeyedStateStore(&target);
+      auto& restored = target_rc.GetState(ValueStateDescriptor<int64_t>("v"));
+      restored_keys += target.NumKeys();
+      for (int64_t k = 0; k < kN; ++k) {
+        if (!range.Contains(AssignToKeyGroup(k, max_parallelism))) continue;
+        target.SetCurrentKey(k);
+        if (k % 3 == 0) {
+          ASSERT_FALSE(restored.Get().has_value()) << "max parallelism " << max_parallelism << " key " << k;
+        } else {
+          ASSERT_EQ(restored.Get(), std::optional<int64_t>(k * 2 + 1))
+              << "max parallelism " << max_parallelism << " key " << k;
+        }
+      }
+    }
+    EXPECT_EQ(restored_keys, source.NumKeys()) << "max parallelism " << max_parallelism;
+  }
+}
+
 }  // namespace
 }  // namespace freshet

@@ -2,9 +2,9 @@
 /// The heap keyed-state backend. Every distinct key that holds state gets a
 /// dense slot number; each state keeps its values in arrays indexed by
 /// slot. A record costs one key -> slot lookup however many states it
-/// touches, and an int64 ValueState costs about 44 bytes per key in all
-/// (resident, at 10 M keys). A key's slot is released when its last state
-/// is cleared.
+/// touches, and an int64 ValueState costs about 40 bytes per key in all
+/// (resident, at 10 M int64 keys). A key's slot is released when its last
+/// state is cleared.
 ///
 /// The arrays (values with presence bits, TTL times, the key of each slot)
 /// are stored copy-on-write in fixed-size chunks, so a checkpoint takes a
@@ -13,9 +13,11 @@
 /// processing: the task copies a chunk before its first write to it while
 /// a snapshot still holds it (see SlotArray). Snapshots and restores work
 /// per key group (the key group of a slot's key is computed when the
-/// snapshot is written).
+/// snapshot is written; the key index keeps each key group's keys
+/// together, so a restore's inserts stay in the caches, see KeyIndex).
 
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <algorithm>
 #include <any>
@@ -30,12 +32,14 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "freshet/functions.h"
+#include "freshet/internal/huge_page_memory.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/snapshot.h"
 #include "freshet/internal/timer_service.h"
@@ -96,27 +100,57 @@ class SlotArray {
     std::array<T, kSlots> items{};
   };
 
-  /// Chunks that neither the array nor a snapshot uses any more, kept for
-  /// the array's next new chunks and copies, so that these need no fresh
-  /// memory: on the virtual machines we measured a page fault costs about
-  /// 10 us per 4 KiB page, ~90 us for a fresh 32 KiB chunk against ~3 us to
-  /// copy one. In a job that checkpoints periodically it holds about the
-  /// chunks the last snapshot's copies replaced. Shared (hence the
+  /// Makes the array's chunks and keeps those that neither the array nor a
+  /// snapshot uses any more for the array's next new chunks and copies, so
+  /// that these need no fresh memory: on the virtual machines we measured
+  /// a page fault costs about 10 us per 4 KiB page, ~90 us for a fresh
+  /// 32 KiB chunk against ~3 us to copy one. In a job that checkpoints
+  /// periodically it holds about the chunks the last snapshot's copies
+  /// replaced. Chunks are carved from slabs of 2 MiB (or of one chunk, if
+  /// larger): the first slab is not advised for huge pages, so that it is
+  /// faulted in 4 KiB at a time as its chunks are used and a small array
+  /// stays small; the following ones are (see huge_page_memory.h): one
+  /// fault per slab rather than 512. Slabs are freed when the recycler
+  /// goes, after the array and all its snapshots. Shared (hence the
   /// shared_ptr) by the array and its snapshots, which may drop the last
   /// reference to a chunk on the writer thread: besides the reference
-  /// counts, the one thing two threads touch, under a mutex.
+  /// counts, the free list is the one thing two threads touch, under a
+  /// mutex.
   class Recycler {
    public:
+    static constexpr size_t kSlabBytes = (sizeof(Chunk) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    static constexpr size_t kChunksPerSlab = kSlabBytes / sizeof(Chunk);
+
     Recycler() = default;
     Recycler(const Recycler&) = delete;
     Recycler& operator=(const Recycler&) = delete;
     ~Recycler() {
-      for (Chunk* chunk : free_) delete chunk;
+      // Every chunk made is free by now: the array and its snapshots, which
+      // hold this recycler, have returned theirs.
+      for (Chunk* chunk : free_) chunk->~Chunk();
+      for (void* slab : slabs_) FreeHugePageMemory(slab);
     }
-    /// The reference count of a new chunk, set to 1. Owner thread only
-    /// (other threads use the counts, never the table; a deque does not move
-    /// its elements).
-    std::atomic<uint32_t>* NewCount() { return &counts_.emplace_back(1); }
+    /// A new chunk with one reference: a copy of `from`, or empty when
+    /// null. Owner thread only (other threads use the counts, never the
+    /// table; a deque does not move its elements).
+    Chunk* Make(const Chunk* from) {
+      if (slabs_.empty() || carved_ == kChunksPerSlab) {
+        slabs_.reserve(slabs_.size() + 1);
+        slabs_.push_back(AllocateHugePageMemory(kSlabBytes, /*huge=*/!slabs_.empty()));
+        carved_ = 0;
+      }
+      void* memory = static_cast<char*>(slabs_.back()) + sizeof(Chunk) * carved_;
+      std::atomic<uint32_t>* count = &counts_.emplace_back(1);
+      Chunk* chunk;
+      try {
+        chunk = from != nullptr ? new (memory) Chunk(*from, count, this) : new (memory) Chunk(count, this);
+      } catch (...) {
+        counts_.pop_back();  // the memory stays uncarved for the next chunk
+        throw;
+      }
+      ++carved_;
+      return chunk;
+    }
     void Put(Chunk* chunk) {
       std::lock_guard<std::mutex> lock(mutex_);
       free_.push_back(chunk);
@@ -131,7 +165,9 @@ class SlotArray {
     }
 
    private:
-    std::deque<std::atomic<uint32_t>> counts_;  // one per chunk ever allocated
+    std::deque<std::atomic<uint32_t>> counts_;  // one per chunk made
+    std::vector<void*> slabs_;                  // owner thread only, until destruction
+    size_t carved_ = 0;                         // chunks made from the last slab
     std::mutex mutex_;
     std::vector<Chunk*> free_;
   };
@@ -262,11 +298,7 @@ class SlotArray {
   /// Reuses a recycled chunk if there is one.
   Chunk* NewChunk(const Chunk* from) {
     Chunk* chunk = recycler_->Take();
-    if (chunk == nullptr) {
-      std::atomic<uint32_t>* count = recycler_->NewCount();
-      if (from != nullptr) return new Chunk(*from, count, recycler_.get());
-      return new Chunk(count, recycler_.get());
-    }
+    if (chunk == nullptr) return recycler_->Make(from);
     try {
       if (from != nullptr) {
         chunk->bits = from->bits;
@@ -668,7 +700,102 @@ class HeapAggregatingState final : public HeapState<typename A::AccumulatorType>
   A agg_;
 };
 
+/// The key index of a heap backend: key -> slot, one hash map whose
+/// layout follows the key groups. Its hash is the murmur mix that assigns
+/// the key group (MurmurMix(KeyHash(key)), whose remainder by the max
+/// parallelism is the key group; see key_groups.h), rotated right by
+/// log2(max parallelism) when that is a power of two, so that the key
+/// group becomes the hash's top bits. The map takes the position from the
+/// top bits (and a per-entry tag from the low byte, here bits of the mix
+/// above the key group), so the keys of one key group occupy one
+/// contiguous slice of the table. With another max parallelism the hash
+/// is the mix as it is: lookups work the same, a restore's inserts are
+/// spread over the table.
+///
+/// Keys of 8 bytes (integers, doubles) are stored packed with their slot:
+/// 12 bytes an entry rather than 16 as a std::pair (4 of them padding).
+template <class K, bool kPacked>
+struct KeyIndexEntry {};  // only the packed form is used
+template <class K>
+struct [[gnu::packed]] KeyIndexEntry<K, true> {
+  K key;
+  uint32_t slot;
+};
+
+template <class K>
+class KeyIndex {
+ public:
+  explicit KeyIndex(int max_parallelism) : map_(0, Hash(max_parallelism)) {}
+  /// The key's slot, or kNoSlot.
+  uint32_t Find(const K& key) const {
+    auto it = map_.find(key);
+    if (it == map_.end()) return kNoSlot;
+    if constexpr (kPacked) {
+      return it->slot;
+    } else {
+      return it->second;
+    }
+  }
+  /// REQUIRES: `key` is not in the index.
+  void Insert(const K& key, uint32_t slot) {
+    if constexpr (kPacked) {
+      map_.insert(PackedEntry{key, slot});
+    } else {
+      map_.emplace(key, slot);
+    }
+  }
+  void Erase(const K& key) { map_.erase(key); }
+  /// Makes room for `n` keys in all: rehashes once, now, unless there is
+  /// room already (never shrinks).
+  void Reserve(size_t n) {
+    if (n > map_.max_load()) map_.reserve(n);
+  }
+  size_t Size() const { return map_.size(); }
+
+ private:
+  static constexpr bool kPacked = (std::is_arithmetic_v<K> || std::is_enum_v<K>) && sizeof(K) == 8;
+  using PackedEntry = KeyIndexEntry<K, kPacked>;
+  class Hash {
+   public:
+    using is_avalanching = void;  // the map uses the hash as it is
+    using is_transparent = void;  // packed entries are looked up by key
+    explicit Hash(int max_parallelism)
+        : rotation_(std::has_single_bit(static_cast<unsigned>(max_parallelism))
+                        ? std::countr_zero(static_cast<unsigned>(max_parallelism))
+                        : 0) {}
+    size_t operator()(const K& key) const {
+      return static_cast<size_t>(std::rotr(MurmurMix(KeyHash<K>()(key)), rotation_));
+    }
+    size_t operator()(const PackedEntry& entry) const { return (*this)(K(entry.key)); }
+
+   private:
+    int rotation_;
+  };
+  struct PackedEqual {
+    using is_transparent = void;
+    bool operator()(const PackedEntry& a, const PackedEntry& b) const { return K(a.key) == K(b.key); }
+    bool operator()(const K& a, const PackedEntry& b) const { return a == K(b.key); }
+    bool operator()(const PackedEntry& a, const K& b) const { return K(a.key) == b; }
+  };
+  using Map = std::conditional_t<
+      kPacked, boost::unordered_flat_set<PackedEntry, Hash, PackedEqual, HugePageAllocator<PackedEntry>>,
+      boost::unordered_flat_map<K, uint32_t, Hash, std::equal_to<K>,
+                                HugePageAllocator<std::pair<const K, uint32_t>>>>;
+  Map map_;
+};
+
 /// Keyed state of one operator instance for keys of type K.
+///
+/// The key index (key -> slot, see KeyIndex) is one hash map whose layout
+/// follows the key groups: with a power-of-two max parallelism the keys of
+/// one key group occupy one contiguous slice of its table (1 / max
+/// parallelism of it). A restore, which reads one key group at a time,
+/// thus inserts into a slice that fits in the caches rather than missing
+/// them on every insert, as one map per key group would, while a lookup
+/// costs what it costs in an unordered map (no key group to compute: with
+/// a map per key group the random read-modify-write benchmark lost about
+/// a fifth of its throughput). The index and the slot arrays are advised
+/// for transparent huge pages (huge_page_memory.h).
 ///
 /// Threading: used by the task thread only, except that snapshots taken by
 /// Snapshot() are written on another thread (see KeyedStateSnapshot).
@@ -677,7 +804,10 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
  public:
   /// REQUIRES: max_parallelism <= 32768 (the configuration's limit).
   HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time)
-      : range_(range), max_parallelism_(max_parallelism), time_(time) {
+      : range_(range),
+        max_parallelism_(max_parallelism),
+        time_(time),
+        index_(max_parallelism) {
     FRESHET_CHECK_MSG(max_parallelism >= 1 && max_parallelism <= 32768, "max parallelism out of [1, 32768]");
   }
 
@@ -777,7 +907,8 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
         ApplyEntries(entries.name, *state->second, entries.begin, entries.size, entries.count);
       } else {
         PendingEntries& pending = pending_[entries.name];
-        pending.blocks.emplace_back(reinterpret_cast<const char*>(entries.begin), entries.size);
+        pending.blocks.push_back(
+            {std::string(reinterpret_cast<const char*>(entries.begin), entries.size), entries.count});
         pending.count += entries.count;
       }
     }
@@ -786,13 +917,18 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   SlotAccess& Slots() override { return *this; }
 
   /// Keys that hold state.
-  size_t NumKeys() const { return slot_of_.size(); }
+  size_t NumKeys() const { return index_.Size(); }
   const std::map<std::string, std::unique_ptr<StateBase>>& States() const { return states_; }
 
-  /// Calls `f(key, key_group, slot)` for every key holding state.
+  /// Calls `f(key, key_group, slot)` for every key holding state, in slot
+  /// order. `key` stays valid until the backend changes.
   template <class F>
   void ForEachKey(F f) const {
-    for (const auto& [key, slot] : slot_of_) f(key, KeyGroupOf(key), slot);
+    for (uint32_t slot = 0; slot < slot_count_; ++slot) {
+      if (!keys_.Has(slot)) continue;
+      const K& key = keys_.Get(slot);
+      f(key, KeyGroupOf(key), slot);
+    }
   }
   int KeyGroupOf(const K& key) const { return AssignToKeyGroup(key, max_parallelism_); }
   const KeyGroupRange& Range() const { return range_; }
@@ -808,7 +944,11 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   /// Restored entries of a state not registered yet: per key group its
   /// (key, u32 length, value) entries, as in the snapshot.
   struct PendingEntries {
-    std::vector<std::string> blocks;
+    struct Block {
+      std::string bytes;
+      uint64_t count;  // entries in `bytes`
+    };
+    std::vector<Block> blocks;
     uint64_t count = 0;
   };
 
@@ -874,7 +1014,7 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
       bucketed_ = true;
       constexpr uint16_t kNone = 0xffff;
       const size_t groups = static_cast<size_t>(max_parallelism_);
-      std::vector<uint16_t> group_of(slot_count_, kNone);
+      std::vector<uint16_t, HugePageAllocator<uint16_t>> group_of(slot_count_, kNone);
       std::vector<size_t> counts(groups + 1, 0);
       entry_counts_.assign(states_.size() * groups, 0);
       std::vector<uint8_t> has(states_.size());
@@ -914,16 +1054,13 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     // Built by Bucket() on the writer thread.
     mutable bool bucketed_ = false;
     mutable std::vector<int> groups_;
-    mutable std::vector<uint32_t> slots_;       // slots holding a value, by key group
+    mutable std::vector<uint32_t, HugePageAllocator<uint32_t>> slots_;  // slots holding a value, by key group
     mutable std::vector<size_t> group_begin_;  // index into slots_ per key group, plus the end
     mutable std::vector<uint64_t> entry_counts_;  // per state and key group
   };
 
   uint32_t ReadSlot() override {
-    if (current_slot_ == kUnknown) {
-      auto it = slot_of_.find(*current_);
-      current_slot_ = it == slot_of_.end() ? kNoSlot : it->second;
-    }
+    if (current_slot_ == kUnknown) current_slot_ = index_.Find(*current_);
     return current_slot_;
   }
   uint32_t WriteSlot() override {
@@ -936,11 +1073,11 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     uint32_t slot = ReadSlot();
     if (slot != kNoSlot) return slot;
     slot = AssignSlot(*current_);
-    slot_of_.emplace(*current_, slot);
+    index_.Insert(*current_, slot);
     current_slot_ = slot;
     return slot;
   }
-  /// A free slot for `key`; the caller enters it in slot_of_.
+  /// A free slot for `key`; the caller enters it in the index.
   uint32_t AssignSlot(const K& key) {
     uint32_t slot;
     if (!free_.empty()) {
@@ -960,14 +1097,19 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     PendingEntries pending = std::move(it->second);
     pending_.erase(it);
     // Restoring into a fresh backend: size the key index once.
-    if (slot_of_.empty()) slot_of_.reserve(pending.count);
-    for (std::string& block : pending.blocks) {
-      ApplyEntries(name, state, reinterpret_cast<const uint8_t*>(block.data()), block.size(), ~uint64_t{0});
-      std::string().swap(block);
+    if (index_.Size() == 0) {
+      index_.Reserve(pending.count);
+      live_.reserve(pending.count);
+    }
+    for (auto& block : pending.blocks) {
+      ApplyEntries(name, state, reinterpret_cast<const uint8_t*>(block.bytes.data()), block.bytes.size(),
+                   block.count);
+      std::string().swap(block.bytes);
     }
   }
-  /// Restores up to `count` entries (key, u32 length, value) that
-  /// RestoreKeyGroup checked.
+  /// Restores the `count` entries (key, u32 length, value) that
+  /// RestoreKeyGroup checked (those of one key group when written by
+  /// Snapshot(): their inserts go to one slice of the key index).
   void ApplyEntries(const std::string& name, StateBase& state, const uint8_t* data, size_t size, uint64_t count) {
     ByteReader r(data, size);
     K key{};
@@ -977,11 +1119,13 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
       r.Read(&len, sizeof(len));
       const uint8_t* bytes = r.Take(len);
       FRESHET_CHECK_MSG(!r.Failed(), "restored entries were checked when they were read");
-      // One probe of the key index per entry.
-      auto [it, inserted] = slot_of_.try_emplace(key, kNoSlot);
-      if (inserted) it->second = AssignSlot(key);
+      uint32_t slot = index_.Find(key);
+      if (slot == kNoSlot) {
+        slot = AssignSlot(key);
+        index_.Insert(key, slot);  // the probe Find made is still in the cache
+      }
       ByteReader value(bytes, len);
-      if (!state.Restore(it->second, value)) {
+      if (!state.Restore(slot, value)) {
         throw std::runtime_error("state '" + name + "' does not decode from its snapshot");
       }
     }
@@ -992,7 +1136,7 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   void OnSet(uint32_t slot) override { ++live_[slot]; }
   void OnCleared(uint32_t slot) override {
     if (--live_[slot] > 0) return;
-    slot_of_.erase(keys_.Get(slot));
+    index_.Erase(keys_.Get(slot));
     keys_.Unset(slot);
     free_.push_back(slot);
     if (current_slot_ == slot) current_slot_ = kUnknown;
@@ -1005,10 +1149,11 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   ProcessingTimeService* time_;
   const K* current_ = nullptr;
   uint32_t current_slot_ = kUnknown;
-  boost::unordered_flat_map<K, uint32_t, KeyHasher<K>> slot_of_;
+  KeyIndex<K> index_;
   SlotArray<K> keys_;    // the key of each assigned slot
   uint32_t slot_count_ = 0;  // slots ever assigned
-  std::vector<uint8_t> live_;  // states holding a value per slot (at most 255 states per operator)
+  // States holding a value per slot (at most 255 states per operator).
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> live_;
   std::vector<uint32_t> free_;
   std::map<std::string, std::unique_ptr<StateBase>> states_;
   std::map<std::string, PendingEntries> pending_;  // restored, not yet registered
