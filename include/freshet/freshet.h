@@ -15,7 +15,7 @@
 #include "freshet/operator_state.h"
 #include "freshet/serializer.h"
 #include "freshet/state.h"
-#include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_state.h"
 #include "freshet/sink.h"
 #include "freshet/source.h"
 #include "freshet/status.h"

@@ -40,7 +40,7 @@ class AggregatingState;
 /// key being processed (and, for window state, the window being fired).
 class KeyedStateAccess {
  public:
-  /// Defined in freshet/internal/heap_keyed_state.h, included by freshet.h.
+  /// Defined in freshet/internal/keyed_state.h, included by freshet.h.
   template <class T>
   ValueState<T>& GetState(const ValueStateDescriptor<T>& descriptor);
   template <class T>

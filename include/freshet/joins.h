@@ -304,7 +304,7 @@ class IntervalJoinOperator final : public TwoInputOperator<T1, T2, OUT> {
     const std::string& op = this->ctx_.name;
     CheckRestoredType(restore, op, kLeftState, TypeNameOf<T1>());
     CheckRestoredType(restore, op, kRightState, TypeNameOf<T2>());
-    RestoreKeyedState(restore, static_cast<HeapKeyedStateBackend<K>*>(nullptr), &timers_, op,
+    RestoreKeyedState(restore, static_cast<KeyedStateBackend<K>*>(nullptr), &timers_, op,
                       [&](const std::string& part, int kg, std::string_view bytes) {
                         if (part != kBuffersPart) return false;
                         ReadPartEntries(op, part, kg, bytes, [&](ByteReader& r) {

@@ -350,10 +350,20 @@ class StateValuesSnapshot {
   virtual void Prefetch(uint32_t slot) const = 0;
 };
 
-/// The untyped face of one named state.
-class StateBase {
+/// The untyped face of one named keyed state, of any backend.
+class KeyedStateBase {
  public:
-  virtual ~StateBase() = default;
+  virtual ~KeyedStateBase() = default;
+  /// The value type (the element type of lists, the accumulator of
+  /// aggregating state; the value type of maps).
+  virtual const std::type_info& Type() const = 0;
+  /// "value", "list", "map", "reducing" or "aggregating".
+  virtual const char* Kind() const = 0;
+};
+
+/// The untyped face of one named state of the heap backend: values per slot.
+class StateBase : public KeyedStateBase {
+ public:
   /// True when the slot holds a value that has not expired. A read.
   virtual bool HasValue(uint32_t slot) = 0;
   /// Serializes the slot's value (which must exist). A read.
@@ -363,9 +373,6 @@ class StateBase {
   /// Captures the values (sharing their chunks) for a snapshot, judging
   /// expiry at the current processing time. Task thread.
   virtual std::unique_ptr<StateValuesSnapshot> Capture() = 0;
-  virtual const std::type_info& Type() const = 0;
-  /// "value", "list", "map", "reducing" or "aggregating".
-  virtual const char* Kind() const = 0;
 };
 
 /// A point-in-time view of a keyed backend, taken on the task thread at
@@ -385,13 +392,58 @@ class KeyedStateSnapshot {
   virtual const std::vector<StateInfo>& Info() const = 0;
 };
 
-/// The keyed-state interface RuntimeContext talks to.
+class RocksDBStateStore;
+
+/// The keyed-state interface RuntimeContext talks to: named states,
+/// created by KeyedStateAccess (keyed_state.h) for the backend at hand.
 class KeyedStateStore {
  public:
   virtual ~KeyedStateStore() = default;
-  virtual StateBase* Find(const std::string& name) = 0;
-  virtual StateBase* Register(const std::string& name, std::unique_ptr<StateBase> state) = 0;
-  virtual SlotAccess& Slots() = 0;
+  virtual KeyedStateBase* Find(const std::string& name) = 0;
+  /// Takes a state made for this backend (see Slots() and Rocks()).
+  virtual KeyedStateBase* Register(const std::string& name, std::unique_ptr<KeyedStateBase> state) = 0;
+  /// The heap backend's slots; null for other backends.
+  virtual SlotAccess* Slots() { return nullptr; }
+  /// The RocksDB backend's store; null for other backends.
+  virtual RocksDBStateStore* Rocks() { return nullptr; }
+};
+
+/// The keyed-state backend of one keyed operator instance, for keys of
+/// type K: the heap backend (HeapKeyedStateBackend) or RocksDB
+/// (RocksDBKeyedStateBackend, rocksdb_keyed_state.h); operators make one
+/// with CreateKeyedStateBackend (keyed_state.h). Both write and read the
+/// same backend-independent snapshot format, so a snapshot of one restores
+/// into the other.
+///
+/// Threading: the task thread, except that a Snapshot() is written on
+/// another thread (see KeyedStateSnapshot).
+template <class K>
+class KeyedStateBackend : public KeyedStateStore {
+ public:
+  /// Sets the key that state accesses refer to until the next call.
+  /// REQUIRES: `key` outlives those accesses (it is not copied).
+  virtual void SetCurrentKey(const K& key) = 0;
+  /// Captures the state of all keys for a checkpoint: cheap on the task
+  /// thread; the result is written on another thread while processing goes
+  /// on. Expiry (TTL) is judged at the processing time of this call.
+  virtual std::unique_ptr<KeyedStateSnapshot> Snapshot() = 0;
+  /// Loads a key group in the format KeyedStateSnapshot::WriteKeyGroup
+  /// writes. Entries of states not registered yet wait until they are.
+  virtual Status RestoreKeyGroup(const uint8_t* data, size_t size) = 0;
+  /// The states declared by the snapshot being restored: registering one
+  /// of them with another kind or type is an error.
+  virtual void SetRestoredInfo(std::vector<StateInfo> info) = 0;
+  /// Calls `fn(key)` for every key holding a value of state `name`, with
+  /// that key set as the current key; `fn` may change or clear state.
+  virtual void ForEachKeyWithState(const std::string& name, const std::function<void(const K&)>& fn) = 0;
+  /// Keys that hold state (may scan the whole state: for tests and tools).
+  virtual size_t NumKeys() = 0;
+
+  /// Writes one key group in the backend-independent format: u32 number of
+  /// states, then per state (by name): string name, u64 number of entries,
+  /// entries (key bytes, u32 length, value bytes). Expired values are left
+  /// out. Takes a whole snapshot to do so: for tests and tools.
+  void SnapshotKeyGroup(int key_group, ByteWriter& out) { Snapshot()->WriteKeyGroup(key_group, out); }
 };
 
 /// TTL bookkeeping shared by the state kinds: a last-access time per slot.
@@ -800,7 +852,7 @@ class KeyIndex {
 /// Threading: used by the task thread only, except that snapshots taken by
 /// Snapshot() are written on another thread (see KeyedStateSnapshot).
 template <class K>
-class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
+class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateBackend<K> {
  public:
   /// REQUIRES: max_parallelism <= 32768 (the configuration's limit).
   HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time)
@@ -814,7 +866,7 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   /// Sets the key that state accesses refer to until the next call.
   /// REQUIRES: `key` outlives those accesses (it is not copied, to keep
   /// string keys free of copies per record).
-  void SetCurrentKey(const K& key) {
+  void SetCurrentKey(const K& key) override {
     current_ = &key;
     current_slot_ = kUnknown;
   }
@@ -823,7 +875,11 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     auto it = states_.find(name);
     return it == states_.end() ? nullptr : it->second.get();
   }
-  StateBase* Register(const std::string& name, std::unique_ptr<StateBase> state) override {
+  StateBase* Register(const std::string& name, std::unique_ptr<KeyedStateBase> made) override {
+    auto* heap_state = dynamic_cast<StateBase*>(made.get());
+    if (heap_state == nullptr) throw std::logic_error("state '" + name + "' was not made for the heap backend");
+    std::unique_ptr<StateBase> state(heap_state);
+    made.release();
     if (states_.size() >= 255) throw std::logic_error("an operator can hold at most 255 keyed states");
     for (const StateInfo& old : restored_info_) {
       if (old.name == name && (old.kind != state->Kind() || old.type_name != state->Type().name())) {
@@ -837,23 +893,14 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     return s;
   }
 
-  /// Writes the state of every key in `key_group` in the backend-independent
-  /// format: u32 number of states, then per state (by name): string name,
-  /// u64 number of entries, entries (key bytes, u32 length, value bytes).
-  /// Expired values are left out. Takes a snapshot to do so: O(slots) per
-  /// call, for tests and tools; checkpoints use Snapshot().
-  void SnapshotKeyGroup(int key_group, ByteWriter& out) { Snapshot()->WriteKeyGroup(key_group, out); }
-
-  /// The states declared by the snapshot being restored: registering one
-  /// of them with another kind or type is an error.
-  void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
+  void SetRestoredInfo(std::vector<StateInfo> info) override { restored_info_ = std::move(info); }
 
   /// Captures the state of all keys: shares the chunks of every state's
   /// values, TTL times and the slots' keys, O(slots / chunk) on the task
   /// thread (1 to 7 ms for 40 M int64 keys). The returned snapshot is
   /// written on another thread while the task keeps processing; expiry is
   /// judged at the processing time of this call.
-  std::unique_ptr<KeyedStateSnapshot> Snapshot() {
+  std::unique_ptr<KeyedStateSnapshot> Snapshot() override {
     std::vector<CapturedState> states;
     std::vector<StateInfo> info;
     states.reserve(states_.size());
@@ -867,7 +914,7 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
 
   /// Loads a key group written by SnapshotKeyGroup. States not registered
   /// yet keep their entries (as bytes) until they are.
-  Status RestoreKeyGroup(const uint8_t* data, size_t size) {
+  Status RestoreKeyGroup(const uint8_t* data, size_t size) override {
     ByteReader r(data, size);
     uint32_t num_states = 0;
     r.Read(&num_states, sizeof(num_states));
@@ -914,9 +961,27 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
     }
     return Status::Ok();
   }
-  SlotAccess& Slots() override { return *this; }
+  SlotAccess* Slots() override { return this; }
+
+  void ForEachKeyWithState(const std::string& name, const std::function<void(const K&)>& fn) override {
+    StateBase* state = Find(name);
+    if (state == nullptr) return;
+    // The keys are copied first: `fn` may clear state, which releases
+    // slots. The backend keeps a pointer to the current key, so the copies
+    // live on in `visited_keys_` after the loop.
+    std::vector<K> keys;
+    ForEachKey([&](const K& key, int, uint32_t slot) {
+      if (state->HasValue(slot)) keys.push_back(key);
+    });
+    for (const K& key : keys) {
+      SetCurrentKey(key);
+      fn(key);
+    }
+    visited_keys_ = std::move(keys);
+  }
 
   /// Keys that hold state.
+  size_t NumKeys() override { return index_.Size(); }
   size_t NumKeys() const { return index_.Size(); }
   const std::map<std::string, std::unique_ptr<StateBase>>& States() const { return states_; }
 
@@ -1156,55 +1221,9 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateStore {
   std::vector<uint8_t, HugePageAllocator<uint8_t>> live_;
   std::vector<uint32_t> free_;
   std::map<std::string, std::unique_ptr<StateBase>> states_;
+  std::vector<K> visited_keys_;  // see ForEachKeyWithState
   std::map<std::string, PendingEntries> pending_;  // restored, not yet registered
   std::vector<StateInfo> restored_info_;
 };
 
-/// Finds or creates state `name` of implementation type S.
-template <class S, class Make>
-S& GetOrCreateState(KeyedStateStore* store, const std::string& name, Make make) {
-  if (store == nullptr) {
-    throw std::logic_error("keyed state '" + name + "' is only available on keyed streams: use KeyBy(...) first");
-  }
-  if (StateBase* s = store->Find(name)) {
-    auto* typed = dynamic_cast<S*>(s);
-    if (typed == nullptr) throw std::logic_error("state '" + name + "' was registered with another kind or type");
-    return *typed;
-  }
-  return static_cast<S&>(*store->Register(name, make(&store->Slots())));
-}
-
 }  // namespace freshet::internal
-
-namespace freshet {
-
-template <class T>
-ValueState<T>& KeyedStateAccess::GetState(const ValueStateDescriptor<T>& d) {
-  return internal::GetOrCreateState<internal::HeapValueState<T>>(
-      keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapValueState<T>>(s, d); });
-}
-template <class T>
-ListState<T>& KeyedStateAccess::GetListState(const ListStateDescriptor<T>& d) {
-  return internal::GetOrCreateState<internal::HeapListState<T>>(
-      keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapListState<T>>(s, d); });
-}
-template <class K, class V>
-MapState<K, V>& KeyedStateAccess::GetMapState(const MapStateDescriptor<K, V>& d) {
-  return internal::GetOrCreateState<internal::HeapMapState<K, V>>(
-      keyed_state_, d.Name(), [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapMapState<K, V>>(s, d); });
-}
-template <class T>
-ReducingState<T>& KeyedStateAccess::GetReducingState(const ReducingStateDescriptor<T>& d) {
-  return internal::GetOrCreateState<internal::HeapReducingState<T>>(
-      keyed_state_, d.Name(),
-      [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapReducingState<T>>(s, d); });
-}
-template <class A>
-AggregatingState<typename A::InputType, typename A::OutputType>& KeyedStateAccess::GetAggregatingState(
-    const AggregatingStateDescriptor<A>& d) {
-  return internal::GetOrCreateState<internal::HeapAggregatingState<A>>(
-      keyed_state_, d.Name(),
-      [&](internal::SlotAccess* s) { return std::make_unique<internal::HeapAggregatingState<A>>(s, d); });
-}
-
-}  // namespace freshet

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_state.h"
 #include "freshet/internal/snapshot.h"
 #include "freshet/internal/timer_service.h"
 
@@ -80,7 +80,7 @@ std::map<int, std::string> CaptureTimers(const KeyedTimerService<K, N>& timers, 
 /// for a part it does not know. Throws on corrupt or unknown parts (the
 /// task fails with the operator's name).
 template <class K, class N, class Extra>
-void RestoreKeyedState(const OperatorRestore& restore, HeapKeyedStateBackend<K>* state,
+void RestoreKeyedState(const OperatorRestore& restore, KeyedStateBackend<K>* state,
                        KeyedTimerService<K, N>* timers, const std::string& op, Extra extra) {
   if (state != nullptr) state->SetRestoredInfo(restore.state_info);
   for (const auto& [kg, block] : restore.key_groups) {

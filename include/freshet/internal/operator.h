@@ -126,6 +126,21 @@ class SideOutputs {
 };
 
 /// Per-subtask context handed to operator factories. Outlives the operator.
+/// The keyed-state backend of keyed operators (`state.backend.*`).
+struct StateBackendOptions {
+  enum class Type { kHeap, kRocksDB };
+  Type type = Type::kHeap;  // state.backend.type: hashmap | rocksdb
+  /// state.backend.rocksdb.localdir: where each operator instance keeps
+  /// its RocksDB instance (a fresh subdirectory, deleted when the operator
+  /// goes). Empty: the system's temporary directory.
+  std::string rocksdb_local_dir;
+  /// state.backend.rocksdb.memory.fixed-per-slot: block cache plus write
+  /// buffers of all RocksDB instances of one task (slot).
+  uint64_t rocksdb_memory_per_slot = uint64_t{256} << 20;
+  /// state.backend.incremental: checkpoints upload only new SST files.
+  bool incremental = false;
+};
+
 struct OperatorContext {
   std::string name;                 // operator name, for errors and logs
   RuntimeContext* runtime = nullptr;  // this operator's own context
@@ -152,6 +167,8 @@ struct OperatorContext {
   /// Trigger time of the checkpoint being taken, set by the task before it
   /// calls SnapshotState (kNoTimestamp outside a job, e.g. in a harness).
   Timestamp checkpoint_timestamp = kNoTimestamp;
+  /// The keyed-state backend keyed operators create (heap by default).
+  StateBackendOptions state_backend;
 };
 
 class StreamOperator {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_state.h"
 #include "freshet/internal/keyed_snapshot.h"
 #include "freshet/internal/operator_state_backend.h"
 #include "freshet/internal/operators.h"
@@ -124,7 +124,7 @@ struct KeyContext {
 /// Runs a keyed function's OnTimer with the timer's key in scope for state,
 /// timers and the context.
 template <class K, class F, class TimerCtx, class O>
-void FireKeyedTimer(const Timer<K, VoidNamespace>& t, bool event_time, HeapKeyedStateBackend<K>& state,
+void FireKeyedTimer(const Timer<K, VoidNamespace>& t, bool event_time, KeyedStateBackend<K>& state,
                     CurrentKeyTimerService<K>& timers, TimerCtx& ctx, Collector<O>& out, F& f,
                     const std::string& name) {
   state.SetCurrentKey(t.key);
@@ -142,7 +142,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
   KeyedProcessOperator(OperatorContext& ctx, OutputBase* out, KF kf, F f)
       : OneInputOperator<I, O>(ctx, out),
         keys_{std::move(kf), ctx.max_parallelism},
-        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
+        state_(CreateKeyedStateBackend<K>(ctx)),
         f_(std::move(f)),
         timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
                        [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
@@ -150,7 +150,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
         context_(&timers_, &ctx.side_outputs, &keys_.key),
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
         collector_(this->out_) {
-    ctx.runtime->SetKeyedStateStore(&state_);
+    ctx.runtime->SetKeyedStateStore(state_.get());
   }
   void Open() override {
     function_state_.EnsureInitialized(this->ctx_, f_);
@@ -162,16 +162,16 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
     // The function's hook runs first: what it writes belongs to this checkpoint.
     AsyncSnapshot function_state = function_state_.Snapshot(this->ctx_, id, f_);
     return CombineSnapshots(
-        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+        {MakeKeyedSnapshot(state_->Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
          std::move(function_state)});
   }
   void InitializeState(const OperatorRestore& restore) override {
-    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    RestoreKeyedState(restore, state_.get(), &timer_service_, this->ctx_.name, NoExtraParts);
     function_state_.Initialize(this->ctx_, restore, f_);
   }
   void ProcessElement(const I& v, Timestamp ts) override {
     keys_.Set(v);
-    state_.SetCurrentKey(keys_.key);
+    state_->SetCurrentKey(keys_.key);
     timers_.SetKey(&keys_.key, keys_.KeyGroup());
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -182,15 +182,15 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
     this->out_->EmitWatermark(wm);
   }
   const KeyedTimerService<K, VoidNamespace>& Timers() const { return timer_service_; }
-  HeapKeyedStateBackend<K>& State() { return state_; }
+  KeyedStateBackend<K>& State() { return *state_; }
 
  private:
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
-    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
+    FireKeyedTimer(t, event_time, *state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
   }
 
   KeyContext<K, KF> keys_;
-  HeapKeyedStateBackend<K> state_;
+  std::unique_ptr<KeyedStateBackend<K>> state_;
   F f_;
   KeyedTimerService<K, VoidNamespace> timer_service_;
   CurrentKeyTimerService<K> timers_;
@@ -245,7 +245,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
       : TwoInputOperator<I1, I2, O>(ctx, out),
         keys1_{std::move(kf1), ctx.max_parallelism},
         keys2_{std::move(kf2), ctx.max_parallelism},
-        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
+        state_(CreateKeyedStateBackend<K>(ctx)),
         f_(std::move(f)),
         timer_service_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
                        [this](const Timer<K, VoidNamespace>& t, bool event_time) { OnTimer(t, event_time); }),
@@ -253,7 +253,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
         context_(&timers_, &ctx.side_outputs, nullptr),
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
         collector_(this->out_) {
-    ctx.runtime->SetKeyedStateStore(&state_);
+    ctx.runtime->SetKeyedStateStore(state_.get());
   }
   void Open() override {
     function_state_.EnsureInitialized(this->ctx_, f_);
@@ -264,11 +264,11 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
   AsyncSnapshot SnapshotState(CheckpointId id) override {
     AsyncSnapshot function_state = function_state_.Snapshot(this->ctx_, id, f_);
     return CombineSnapshots(
-        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+        {MakeKeyedSnapshot(state_->Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
          std::move(function_state)});
   }
   void InitializeState(const OperatorRestore& restore) override {
-    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    RestoreKeyedState(restore, state_.get(), &timer_service_, this->ctx_.name, NoExtraParts);
     function_state_.Initialize(this->ctx_, restore, f_);
   }
   void ProcessElement1(const I1& v, Timestamp ts) override {
@@ -287,19 +287,19 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
 
  private:
   void Enter(const K& key, int key_group, Timestamp ts) {
-    state_.SetCurrentKey(key);
+    state_->SetCurrentKey(key);
     timers_.SetKey(&key, key_group);
     context_.SetKey(&key);
     context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
   }
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
-    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
+    FireKeyedTimer(t, event_time, *state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
   }
 
   KeyContext<K, KF1> keys1_;
   KeyContext<K, KF2> keys2_;
-  HeapKeyedStateBackend<K> state_;
+  std::unique_ptr<KeyedStateBackend<K>> state_;
   F f_;
   KeyedTimerService<K, VoidNamespace> timer_service_;
   CurrentKeyTimerService<K> timers_;
@@ -404,7 +404,7 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
                                 std::vector<BroadcastStateDeclaration> declared)
       : TwoInputOperator<I1, I2, O>(ctx, out),
         keys_{std::move(kf), ctx.max_parallelism},
-        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time),
+        state_(CreateKeyedStateBackend<K>(ctx)),
         f_(std::move(f)),
         declared_(std::move(declared)),
         operator_state_(ctx.name),
@@ -416,11 +416,11 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
         context_(&broadcast_timers_, &ctx.side_outputs, &operator_state_, this),
         timer_context_(&timers_, &ctx.side_outputs, &operator_state_, nullptr),
         collector_(this->out_) {
-    ctx.runtime->SetKeyedStateStore(&state_);
+    ctx.runtime->SetKeyedStateStore(state_.get());
   }
   void InitializeState(const OperatorRestore& restore) override {
     initialized_ = true;
-    RestoreKeyedState(restore, &state_, &timer_service_, this->ctx_.name, NoExtraParts);
+    RestoreKeyedState(restore, state_.get(), &timer_service_, this->ctx_.name, NoExtraParts);
     InitializeBroadcastOperatorState(restore, operator_state_, declared_, f_, this->ctx_);
   }
   void Open() override {
@@ -432,12 +432,12 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
   AsyncSnapshot SnapshotState(CheckpointId id) override {
     SnapshotUserFunctionState(f_, this->ctx_, id);
     return CombineSnapshots(
-        {MakeKeyedSnapshot(state_.Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
+        {MakeKeyedSnapshot(state_->Snapshot(), CaptureTimers(timer_service_, this->ctx_.key_groups), {}),
          operator_state_.Snapshot()});
   }
   void ProcessElement1(const I1& v, Timestamp ts) override {
     keys_.Set(v);
-    state_.SetCurrentKey(keys_.key);
+    state_->SetCurrentKey(keys_.key);
     timers_.SetKey(&keys_.key, keys_.KeyGroup());
     read_only_context_.SetTimestamp(ts);
     collector_.SetTimestamp(ts);
@@ -448,7 +448,7 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
     collector_.SetTimestamp(ts);
     InvokeUser(this->ctx_.name, [&] { f_.ProcessBroadcastElement(v, context_, collector_); });
   }
-  HeapKeyedStateBackend<K>& State() { return state_; }
+  KeyedStateBackend<K>& State() { return *state_; }
   OperatorStateBackend& OperatorState() { return operator_state_; }
 
  protected:
@@ -456,28 +456,15 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
 
  private:
   void OnTimer(const Timer<K, VoidNamespace>& t, bool event_time) {
-    FireKeyedTimer(t, event_time, state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
+    FireKeyedTimer(t, event_time, *state_, timers_, timer_context_, collector_, f_, this->ctx_.name);
   }
   void ForEachKeyWithState(const std::string& name, const std::function<void(const K&)>& fn) override {
-    StateBase* state = state_.Find(name);
-    if (state == nullptr) return;
-    // The keys are copied first: `fn` may clear state, which releases keys.
-    // The backend keeps a pointer to the current key, so the copy lives on
-    // in `visited_keys_` after the loop.
-    std::vector<K> keys;
-    state_.ForEachKey([&](const K& key, int, uint32_t slot) {
-      if (state->HasValue(slot)) keys.push_back(key);
-    });
-    for (const K& key : keys) {
-      state_.SetCurrentKey(key);
-      fn(key);
-    }
-    visited_keys_ = std::move(keys);
+    state_->ForEachKeyWithState(name, fn);
   }
   KeyedStateAccess& KeyedState() override { return *this->ctx_.runtime; }
 
   KeyContext<K, KF> keys_;
-  HeapKeyedStateBackend<K> state_;
+  std::unique_ptr<KeyedStateBackend<K>> state_;
   F f_;
   std::vector<BroadcastStateDeclaration> declared_;
   OperatorStateBackend operator_state_;
@@ -488,7 +475,6 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
   typename F::Context context_;
   typename F::OnTimerContext timer_context_;
   Collector<O> collector_;
-  std::vector<K> visited_keys_;
   bool initialized_ = false;
 };
 
@@ -500,15 +486,15 @@ class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
   KeyedWrapperOperator(OperatorContext& ctx, OutputBase* out, KF kf, const OperatorFactory& inner)
       : name_(ctx.name),
         keys_(std::move(kf), ctx.max_parallelism),
-        state_(ctx.key_groups, ctx.max_parallelism, ctx.processing_time) {
-    ctx.runtime->SetKeyedStateStore(&state_);
+        state_(CreateKeyedStateBackend<K>(ctx)) {
+    ctx.runtime->SetKeyedStateStore(state_.get());
     inner_ = inner(ctx, out);
     input_ = static_cast<Input<T>*>(inner_->InputAt(1));
   }
   void Open() override { inner_->Open(); }
   void ProcessElement(const T& v, Timestamp ts) override {
     keys_.Set(v);
-    state_.SetCurrentKey(keys_.key);
+    state_->SetCurrentKey(keys_.key);
     input_->ProcessElement(v, ts);
   }
   void ProcessWatermark(int i, Timestamp wm) override { inner_->ProcessWatermark(i, wm); }
@@ -521,10 +507,10 @@ class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
   /// (operator state of a sink, for example).
   AsyncSnapshot SnapshotState(CheckpointId id) override {
     return CombineSnapshots(
-        {MakeKeyedSnapshot(state_.Snapshot(), {}, {}), inner_->SnapshotState(id)});
+        {MakeKeyedSnapshot(state_->Snapshot(), {}, {}), inner_->SnapshotState(id)});
   }
   void InitializeState(const OperatorRestore& restore) override {
-    RestoreKeyedState<K, VoidNamespace>(restore, &state_, nullptr, name_, NoExtraParts);
+    RestoreKeyedState<K, VoidNamespace>(restore, state_.get(), nullptr, name_, NoExtraParts);
     OperatorRestore inner = restore;
     inner.key_groups.clear();
     inner_->InitializeState(inner);
@@ -533,12 +519,12 @@ class KeyedWrapperOperator final : public StreamOperator, public Input<T> {
   void NotifyCheckpointAborted(CheckpointId id) override { inner_->NotifyCheckpointAborted(id); }
   void* InputAt(int) override { return static_cast<Input<T>*>(this); }
   int NumInputs() const override { return 1; }
-  HeapKeyedStateBackend<K>& State() { return state_; }
+  KeyedStateBackend<K>& State() { return *state_; }
 
  private:
   std::string name_;
   KeyContext<K, KF> keys_;
-  HeapKeyedStateBackend<K> state_;
+  std::unique_ptr<KeyedStateBackend<K>> state_;
   std::unique_ptr<StreamOperator> inner_;
   Input<T>* input_ = nullptr;
 };

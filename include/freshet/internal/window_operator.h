@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/keyed_state.h"
 #include "freshet/internal/keyed_snapshot.h"
 #include "freshet/internal/operators.h"
 #include "freshet/internal/process_operators.h"

@@ -1,0 +1,72 @@
+#pragma once
+/// Keyed state for operators and user functions, whatever the backend:
+/// the state backend options, CreateKeyedStateBackend (what keyed
+/// operators hold), and KeyedStateAccess's GetState & co., which make a
+/// state of the kind asked for on the backend at hand.
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "freshet/functions.h"
+#include "freshet/internal/heap_keyed_state.h"
+#include "freshet/internal/operator.h"
+
+namespace freshet::internal {
+
+/// Finds or creates state `name` of implementation type S; `make()` makes
+/// one for the store's backend.
+template <class S, class Make>
+S& GetOrCreateState(KeyedStateStore* store, const std::string& name, Make make) {
+  if (store == nullptr) {
+    throw std::logic_error("keyed state '" + name + "' is only available on keyed streams: use KeyBy(...) first");
+  }
+  if (KeyedStateBase* s = store->Find(name)) {
+    auto* typed = dynamic_cast<S*>(s);
+    if (typed == nullptr) throw std::logic_error("state '" + name + "' was registered with another kind or type");
+    return *typed;
+  }
+  return static_cast<S&>(*store->Register(name, make()));
+}
+
+/// The keyed-state backend of a keyed operator, as configured for the job
+/// (OperatorContext::state_backend; the heap backend when unset).
+template <class K>
+std::unique_ptr<KeyedStateBackend<K>> CreateKeyedStateBackend(const OperatorContext& ctx) {
+  return std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_groups, ctx.max_parallelism, ctx.processing_time);
+}
+
+}  // namespace freshet::internal
+
+namespace freshet {
+
+template <class T>
+ValueState<T>& KeyedStateAccess::GetState(const ValueStateDescriptor<T>& d) {
+  return internal::GetOrCreateState<internal::HeapValueState<T>>(
+      keyed_state_, d.Name(), [&] { return std::make_unique<internal::HeapValueState<T>>(keyed_state_->Slots(), d); });
+}
+template <class T>
+ListState<T>& KeyedStateAccess::GetListState(const ListStateDescriptor<T>& d) {
+  return internal::GetOrCreateState<internal::HeapListState<T>>(
+      keyed_state_, d.Name(), [&] { return std::make_unique<internal::HeapListState<T>>(keyed_state_->Slots(), d); });
+}
+template <class K, class V>
+MapState<K, V>& KeyedStateAccess::GetMapState(const MapStateDescriptor<K, V>& d) {
+  return internal::GetOrCreateState<internal::HeapMapState<K, V>>(
+      keyed_state_, d.Name(), [&] { return std::make_unique<internal::HeapMapState<K, V>>(keyed_state_->Slots(), d); });
+}
+template <class T>
+ReducingState<T>& KeyedStateAccess::GetReducingState(const ReducingStateDescriptor<T>& d) {
+  return internal::GetOrCreateState<internal::HeapReducingState<T>>(
+      keyed_state_, d.Name(),
+      [&] { return std::make_unique<internal::HeapReducingState<T>>(keyed_state_->Slots(), d); });
+}
+template <class A>
+AggregatingState<typename A::InputType, typename A::OutputType>& KeyedStateAccess::GetAggregatingState(
+    const AggregatingStateDescriptor<A>& d) {
+  return internal::GetOrCreateState<internal::HeapAggregatingState<A>>(
+      keyed_state_, d.Name(),
+      [&] { return std::make_unique<internal::HeapAggregatingState<A>>(keyed_state_->Slots(), d); });
+}
+
+}  // namespace freshet
