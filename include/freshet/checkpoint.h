@@ -21,6 +21,25 @@ namespace freshet {
 /// Identifies a checkpoint or savepoint of a job; increases by one per trigger.
 using CheckpointId = int64_t;
 
+/// Where keyed operators keep their keyed state (`state.backend.*`): on
+/// the heap (the default; fastest while the state fits in memory) or in an
+/// embedded RocksDB instance per operator instance (state larger than
+/// memory). Both write the same snapshot format, so a savepoint taken with
+/// one restores with the other.
+struct StateBackendOptions {
+  enum class Type { kHeap, kRocksDB };
+  Type type = Type::kHeap;  // state.backend.type: hashmap | rocksdb
+  /// state.backend.rocksdb.localdir: where each operator instance keeps
+  /// its RocksDB instance (a fresh subdirectory, deleted when the operator
+  /// goes). Empty: the system's temporary directory.
+  std::string rocksdb_local_dir;
+  /// state.backend.rocksdb.memory.fixed-per-slot: block cache plus write
+  /// buffers of all RocksDB instances of one task (slot).
+  uint64_t rocksdb_memory_per_slot = uint64_t{256} << 20;
+  /// state.backend.incremental: checkpoints upload only new SST files.
+  bool incremental = false;
+};
+
 enum class CheckpointingMode {
   /// Barriers are aligned: an operator with several input channels holds
   /// back the channels whose barrier has arrived until all have; state

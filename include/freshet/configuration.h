@@ -41,6 +41,8 @@ struct ExecutionOptions {
   /// `restart-strategy.*`: whether and when the job restarts after a task
   /// failure. Unset kind: Flink's default (see RestartStrategyOptions).
   RestartStrategyOptions restart;
+  /// `state.backend.*`: where keyed state lives (heap or RocksDB).
+  StateBackendOptions state_backend;
   /// `execution.savepoint.*`: the savepoint or checkpoint the job starts from.
   RestoreOptions restore;
 
@@ -60,14 +62,16 @@ class Configuration {
   const std::map<std::string, std::string>& Values() const { return values_; }
 
   /// Applies the known keys onto `options`, then validates them; an unknown
-  /// `pipeline.*`, `execution.*`, `parallelism.*`, `restart-strategy.*` or
-  /// `state.checkpoints.*` key or a malformed value is an InvalidArgument
+  /// `pipeline.*`, `execution.*`, `parallelism.*`, `restart-strategy.*`,
+  /// `state.checkpoints.*` or `state.backend.*` key or a malformed value is an InvalidArgument
   /// naming the key (and the value). Other keys are ignored.
   ///
   /// Durations (`*.interval`, `*.timeout`, `*.delay`, `*-backoff`, ...) take
   /// Flink's forms: a plain integer is milliseconds; otherwise a number and
   /// a unit, with or without a space between ("500 ms", "10s", "1 min",
-  /// "2 h", "1 d"). Units, case-insensitive: ms/milli/millis/milliseconds,
+  /// "2 h", "1 d"). Memory sizes are bytes, or a number and a unit
+  /// ("64 mb", "1g"; b, k/kb, m/mb, g/gb, t/tb: powers of 1024). Units,
+  /// case-insensitive, of durations: ms/milli/millis/milliseconds,
   /// s/sec/secs/second/seconds, m/min/minute/minutes, h/hour/hours, d/day/days.
   /// When both a key and its older alias are set (`restart-strategy.type` /
   /// `restart-strategy`, `execution.checkpointing.unaligned.enabled` /

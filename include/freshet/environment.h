@@ -65,6 +65,12 @@ class StreamExecutionEnvironment {
   }
   /// The checkpoint settings, to change in place before Execute().
   CheckpointOptions& GetCheckpointConfig() { return options_.checkpoint; }
+  /// Where keyed operators keep their keyed state (`state.backend.*`).
+  StreamExecutionEnvironment& SetStateBackend(const StateBackendOptions& backend) {
+    options_.state_backend = backend;
+    return *this;
+  }
+  const StateBackendOptions& GetStateBackend() const { return options_.state_backend; }
   /// Replaces the restart strategy (by default chosen from whether
   /// checkpointing is enabled).
   StreamExecutionEnvironment& SetRestartStrategy(RestartStrategyOptions restart) {

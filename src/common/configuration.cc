@@ -1,6 +1,7 @@
 #include "freshet/configuration.h"
 
 #include <array>
+#include <limits>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -82,6 +83,66 @@ Result<int64_t> ParseDuration(const std::string& key, const std::string& value) 
     return Status::InvalidArgument("setting '" + key + "': '" + value + "' is out of range");
   }
   return out;
+}
+
+// A memory size in Flink's forms: a plain integer is bytes; otherwise an
+// integer and a unit, with or without a space ("64 mb", "1g", "512kb").
+// Units, case-insensitive: b/bytes, k/kb/kibibytes, m/mb/mebibytes,
+// g/gb/gibibytes, t/tb/tebibytes (all powers of 1024, as in Flink).
+Result<int64_t> ParseMemorySize(const std::string& key, const std::string& value) {
+  constexpr std::string_view kExpected =
+      "a memory size (an integer number of bytes, or an integer and a unit such as \"64 mb\", \"1 gb\")";
+  struct Unit {
+    std::string_view name;
+    int shift;
+  };
+  static constexpr std::array<Unit, 15> kUnits = {{
+      {"b", 0},
+      {"bytes", 0},
+      {"k", 10},
+      {"kb", 10},
+      {"kibibytes", 10},
+      {"m", 20},
+      {"mb", 20},
+      {"mebibytes", 20},
+      {"g", 30},
+      {"gb", 30},
+      {"gibibytes", 30},
+      {"t", 40},
+      {"tb", 40},
+      {"tebibytes", 40},
+      {"byte", 0},
+  }};
+  int64_t amount = 0;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, amount);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::InvalidArgument("setting '" + key + "': '" + value + "' is out of range");
+  }
+  if (ec != std::errc() || amount < 0) return Malformed(key, value, kExpected);
+  std::string_view rest(ptr, static_cast<size_t>(end - ptr));
+  if (rest.empty()) return amount;
+  size_t unit_start = rest.find_first_not_of(' ');
+  if (unit_start == std::string_view::npos) return Malformed(key, value, kExpected);
+  std::string unit = ToLower(rest.substr(unit_start));
+  for (const Unit& u : kUnits) {
+    if (unit != u.name) continue;
+    if (amount > (std::numeric_limits<int64_t>::max() >> u.shift)) {
+      return Status::InvalidArgument("setting '" + key + "': '" + value + "' is out of range");
+    }
+    return amount << u.shift;
+  }
+  return Malformed(key, value, kExpected);
+}
+
+Result<StateBackendOptions::Type> ParseStateBackendType(const std::string& key, const std::string& value) {
+  std::string lower = ToLower(value);
+  // "filesystem" and "jobmanager" are the older names of the heap backend.
+  if (lower == "hashmap" || lower == "heap" || lower == "filesystem" || lower == "jobmanager") {
+    return StateBackendOptions::Type::kHeap;
+  }
+  if (lower == "rocksdb") return StateBackendOptions::Type::kRocksDB;
+  return Malformed(key, value, "hashmap or rocksdb");
 }
 
 // An int setting (no unit suffix): a value outside int's range is an error, not a wrap-around.
@@ -250,12 +311,23 @@ Status Configuration::ApplyTo(ExecutionOptions& options) const {
     } else if (key == "taskmanager.network.memory.floating-buffers-per-gate") {
       FRESHET_ASSIGN_OR_RETURN(int64_t v, ParseInt32(key, value));
       options.floating_buffers = static_cast<int>(v);
+    } else if (key == "state.backend.type" || key == "state.backend") {
+      FRESHET_ASSIGN_OR_RETURN(StateBackendOptions::Type type, ParseStateBackendType(key, value));
+      if (key == "state.backend.type" || values_.count("state.backend.type") == 0) options.state_backend.type = type;
+    } else if (key == "state.backend.rocksdb.localdir") {
+      options.state_backend.rocksdb_local_dir = value;
+    } else if (key == "state.backend.rocksdb.memory.fixed-per-slot") {
+      FRESHET_ASSIGN_OR_RETURN(int64_t bytes, ParseMemorySize(key, value));
+      options.state_backend.rocksdb_memory_per_slot = static_cast<uint64_t>(bytes);
+    } else if (key == "state.backend.incremental") {
+      FRESHET_ASSIGN_OR_RETURN(options.state_backend.incremental, ParseBool(key, value));
     } else if (key == "execution.savepoint.path") {
       options.restore.path = value;
     } else if (key == "execution.savepoint.ignore-unclaimed-state") {
       FRESHET_ASSIGN_OR_RETURN(options.restore.allow_non_restored_state, ParseBool(key, value));
     } else if (key.starts_with("pipeline.") || key.starts_with("execution.") || key.starts_with("parallelism.") ||
-               key.starts_with("restart-strategy.") || key.starts_with("state.checkpoints.")) {
+               key.starts_with("restart-strategy.") || key.starts_with("state.checkpoints.") ||
+               key.starts_with("state.backend.")) {
       return Status::InvalidArgument("unknown setting '" + key + "'");
     }
   }
@@ -366,6 +438,10 @@ Status ValidateRestart(const RestartStrategyOptions& r) {
 }  // namespace
 
 Status ExecutionOptions::Validate() const {
+  if (state_backend.rocksdb_memory_per_slot < (uint64_t{1} << 20)) {
+    return Status::InvalidArgument("state.backend.rocksdb.memory.fixed-per-slot must be at least 1 mb, got " +
+                                   std::to_string(state_backend.rocksdb_memory_per_slot) + " bytes");
+  }
   if (parallelism < 1) {
     return Status::InvalidArgument("parallelism.default must be at least 1, got " + std::to_string(parallelism));
   }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace freshet {
 namespace {
@@ -630,6 +631,8 @@ TEST(ExecutionOptionsTest, ValidateNamesTheBadCheckpointOrRestartSetting) {
       {"execution.checkpointing.tolerable-failed-checkpoints",
        [](ExecutionOptions& o) { o.checkpoint.tolerable_failures = -1; }},
       {"state.checkpoints.num-retained", [](ExecutionOptions& o) { o.checkpoint.num_retained = 0; }},
+      {"state.backend.rocksdb.memory.fixed-per-slot",
+       [](ExecutionOptions& o) { o.state_backend.rocksdb_memory_per_slot = 1000; }},
       {"state.checkpoints.dir", [](ExecutionOptions& o) { o.checkpoint.interval_ms = 1000; }},
       {"restart-strategy.fixed-delay.attempts", [](ExecutionOptions& o) { o.restart.fixed_delay_attempts = -1; }},
       {"restart-strategy.exponential-delay.backoff-multiplier",
@@ -648,6 +651,58 @@ TEST(ExecutionOptionsTest, ValidateNamesTheBadCheckpointOrRestartSetting) {
     EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument) << c.key;
     EXPECT_NE(s.Message().find(c.key), std::string::npos) << s.Message();
   }
+}
+
+// state.backend.*: Flink's names for the backend (and the older ones),
+// memory sizes with units, and clear errors for anything else.
+TEST(ConfigurationTest, StateBackendSettings) {
+  ExecutionOptions options;
+  EXPECT_EQ(options.state_backend.type, StateBackendOptions::Type::kHeap);
+  Configuration config;
+  config.Set("state.backend.type", "RocksDB")
+      .Set("state.backend.rocksdb.localdir", "/data/rocks")
+      .Set("state.backend.rocksdb.memory.fixed-per-slot", "64 mb")
+      .Set("state.backend.incremental", "true");
+  ASSERT_TRUE(config.ApplyTo(options).IsOk());
+  EXPECT_EQ(options.state_backend.type, StateBackendOptions::Type::kRocksDB);
+  EXPECT_EQ(options.state_backend.rocksdb_local_dir, "/data/rocks");
+  EXPECT_EQ(options.state_backend.rocksdb_memory_per_slot, uint64_t{64} << 20);
+  EXPECT_TRUE(options.state_backend.incremental);
+
+  for (const auto& [value, type] : std::vector<std::pair<std::string, StateBackendOptions::Type>>{
+           {"hashmap", StateBackendOptions::Type::kHeap},
+           {"filesystem", StateBackendOptions::Type::kHeap},
+           {"jobmanager", StateBackendOptions::Type::kHeap},
+           {"rocksdb", StateBackendOptions::Type::kRocksDB}}) {
+    ExecutionOptions o;
+    ASSERT_TRUE(ApplyOne("state.backend.type", value, o).IsOk()) << value;
+    EXPECT_EQ(o.state_backend.type, type) << value;
+  }
+  // The older key `state.backend` is read when the newer one is absent.
+  ExecutionOptions old_key;
+  ASSERT_TRUE(ApplyOne("state.backend", "rocksdb", old_key).IsOk());
+  EXPECT_EQ(old_key.state_backend.type, StateBackendOptions::Type::kRocksDB);
+  ExecutionOptions both;
+  Configuration both_config;
+  both_config.Set("state.backend", "rocksdb").Set("state.backend.type", "hashmap");
+  ASSERT_TRUE(both_config.ApplyTo(both).IsOk());
+  EXPECT_EQ(both.state_backend.type, StateBackendOptions::Type::kHeap);
+
+  for (const auto& [value, bytes] : std::vector<std::pair<std::string, uint64_t>>{
+           {"1048576", uint64_t{1} << 20}, {"2mb", uint64_t{2} << 20}, {"1 GB", uint64_t{1} << 30},
+           {"4096 kb", uint64_t{4} << 20}, {"3g", uint64_t{3} << 30}}) {
+    ExecutionOptions o;
+    ASSERT_TRUE(ApplyOne("state.backend.rocksdb.memory.fixed-per-slot", value, o).IsOk()) << value;
+    EXPECT_EQ(o.state_backend.rocksdb_memory_per_slot, bytes) << value;
+  }
+  ExpectRejectedNaming("state.backend.type", "memory");
+  ExpectRejectedNaming("state.backend.rocksdb.memory.fixed-per-slot", "lots");
+  ExpectRejectedNaming("state.backend.rocksdb.memory.fixed-per-slot", "12 parsecs");
+  ExpectRejectedNaming("state.backend.rocksdb.memory.fixed-per-slot", "-5 mb");
+  ExpectRejectedNaming("state.backend.rocksdb.memory.fixed-per-slot", "99999999999 tb");
+  ExpectRejectedNaming("state.backend.rocksdb.memory.fixed-per-slot", "1 kb");  // below the 1 mb minimum
+  ExpectRejectedNaming("state.backend.incremental", "yes");
+  ExpectRejectedNaming("state.backend.rocksdb.unknown-option", "1");
 }
 
 }  // namespace

@@ -126,21 +126,6 @@ class SideOutputs {
 };
 
 /// Per-subtask context handed to operator factories. Outlives the operator.
-/// The keyed-state backend of keyed operators (`state.backend.*`).
-struct StateBackendOptions {
-  enum class Type { kHeap, kRocksDB };
-  Type type = Type::kHeap;  // state.backend.type: hashmap | rocksdb
-  /// state.backend.rocksdb.localdir: where each operator instance keeps
-  /// its RocksDB instance (a fresh subdirectory, deleted when the operator
-  /// goes). Empty: the system's temporary directory.
-  std::string rocksdb_local_dir;
-  /// state.backend.rocksdb.memory.fixed-per-slot: block cache plus write
-  /// buffers of all RocksDB instances of one task (slot).
-  uint64_t rocksdb_memory_per_slot = uint64_t{256} << 20;
-  /// state.backend.incremental: checkpoints upload only new SST files.
-  bool incremental = false;
-};
-
 struct OperatorContext {
   std::string name;                 // operator name, for errors and logs
   RuntimeContext* runtime = nullptr;  // this operator's own context

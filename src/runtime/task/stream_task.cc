@@ -208,6 +208,7 @@ void StreamTask::BuildChain() {
     ctx->counters = &result_.counters;
     ctx->auto_watermark_interval_ms = g.options.auto_watermark_interval_ms;
     ctx->checkpointing = checkpointing_;
+    ctx->state_backend = g.options.state_backend;
 
     // Outputs by tag: "" is the main output, others are side outputs.
     std::map<std::string, std::vector<std::unique_ptr<OutputBase>>> outs_by_tag;
