@@ -479,7 +479,7 @@ TEST_F(CheckpointStorageTest, MetadataErrorsNameThePathAndProblem) {
 
   // A newer version with a valid checksum.
   std::string newer = good;
-  uint32_t version = 2;
+  uint32_t version = 3;
   std::memcpy(newer.data() + 8, &version, 4);
   uint32_t crc = Crc32c(newer.data(), newer.size() - 4);
   std::memcpy(newer.data() + newer.size() - 4, &crc, 4);
@@ -487,7 +487,7 @@ TEST_F(CheckpointStorageTest, MetadataErrorsNameThePathAndProblem) {
   Result<CheckpointMetadata> unsupported = ReadMetadata(directory);
   ASSERT_FALSE(unsupported.IsOk());
   EXPECT_THAT(unsupported.GetStatus().Message(),
-              StartsWith("unsupported checkpoint metadata version 2 in " + file.string()));
+              StartsWith("unsupported checkpoint metadata version 3 in " + file.string()));
 
   // Not metadata at all.
   WriteFile(file, "hello, this is a text file that happens to be called _metadata");

@@ -54,11 +54,74 @@ struct StateInfo {
   std::string type_name;  // the value type's name (a changed type is a different name)
 };
 
+/// A file of a keyed backend's own format (an SST file of RocksDB) in the
+/// job's shared directory: uploaded by the first checkpoint that holds it
+/// and referenced by every later one that still does (incremental
+/// checkpoints). Shared files are immutable; the checkpoint coordinator
+/// counts the retained checkpoints that reference each one and deletes it
+/// when none does.
+struct SharedFileRef {
+  std::string name;  // in the shared directory; unique per backend instance and file
+  uint64_t size = 0;
+  uint32_t crc32c = 0;  // of the whole file
+  friend bool operator==(const SharedFileRef&, const SharedFileRef&) = default;
+};
+
+/// The keyed state of one operator instance as the files of its backend's
+/// own format, for an incremental checkpoint: large immutable files in the
+/// shared directory, small per-checkpoint files (manifest, options)
+/// written into the task's state file.
+struct IncrementalKeyedState {
+  /// The backend instance that wrote the files: a restore at the same key
+  /// groups that keeps this id may keep referencing its shared files.
+  std::string backend_id;
+  int key_group_start = 0;  // the key groups the backend held
+  int key_group_end = -1;
+  /// File name in the backend's directory -> the shared file.
+  std::vector<std::pair<std::string, SharedFileRef>> shared_files;
+  /// File name in the backend's directory -> contents.
+  std::vector<std::pair<std::string, std::string>> private_files;
+};
+
+/// IncrementalKeyedState as restored: shared files by absolute path.
+struct RestoredIncrementalState {
+  std::string backend_id;
+  int key_group_start = 0;
+  int key_group_end = -1;
+  /// The shared directory the files are in (absolute), so a backend can
+  /// tell whether its next checkpoint may reference them (same directory)
+  /// or must upload them again (a job resumed from another job's
+  /// checkpoint).
+  std::string shared_directory;
+  std::vector<std::pair<std::string, SharedFileRef>> shared_files;
+  std::vector<std::pair<std::string, std::string>> private_files;
+};
+
 /// Where an AsyncSnapshot writes. Implemented by checkpoint storage (a
 /// file per task) and by the test harness (memory).
 class SnapshotOutput {
  public:
   virtual ~SnapshotOutput() = default;
+  /// The job's shared directory (absolute) when this output takes
+  /// incremental keyed state, empty otherwise (savepoints, which must be
+  /// self-contained and backend-independent, and test harnesses): a backend
+  /// then writes its key groups with AddKeyGroup.
+  virtual std::string SharedDirectory() const { return {}; }
+  /// Uploads a local file into the shared directory as `name` (written
+  /// under a temporary name, synced, renamed) and returns its reference.
+  /// A file of that name already there with the same size is kept (an
+  /// upload repeated after a failure). REQUIRES: SharedDirectory() is set.
+  virtual Result<SharedFileRef> UploadSharedFile(const std::string& local_path, const std::string& name) {
+    (void)local_path;
+    return Status::FailedPrecondition("this snapshot takes no shared files (uploading '" + name + "')");
+  }
+  /// Adds the current operator's keyed state as backend files (at most
+  /// once per operator; its shared files were uploaded by this or an
+  /// earlier checkpoint). REQUIRES: SharedDirectory() is set.
+  virtual Status AddIncrementalKeyedState(const IncrementalKeyedState& state) {
+    return Status::FailedPrecondition("this snapshot takes no incremental keyed state (backend " + state.backend_id +
+                                      ")");
+  }
   /// Adds the bytes of one key group. Each key group at most once.
   virtual Status AddKeyGroup(int key_group, std::string_view bytes) = 0;
   /// Adds a named operator list state.
@@ -97,6 +160,9 @@ struct OperatorRestore {
   std::vector<std::pair<int, std::string>> key_groups;
   std::map<std::string, RestoredOperatorState> operator_state;
   std::vector<StateInfo> state_info;
+  /// Keyed state of incremental checkpoints: every old instance whose key
+  /// groups overlap this one's (one when the parallelism is unchanged).
+  std::vector<RestoredIncrementalState> incremental;
 
   /// The declared type of state `name` in the snapshot, or nullptr.
   const StateInfo* FindInfo(const std::string& name) const {

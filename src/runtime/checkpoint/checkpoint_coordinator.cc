@@ -3,7 +3,24 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <system_error>
+
 namespace freshet::internal {
+
+namespace {
+
+/// Deletes shared state files no retained checkpoint references; a file
+/// already gone is fine, other failures are logged.
+void RemoveSharedFiles(const std::vector<std::string>& files) {
+  for (const std::string& f : files) {
+    std::error_code ec;
+    std::filesystem::remove(f, ec);
+    if (ec) spdlog::warn("could not remove shared state file {}: {}", f, ec.message());
+  }
+}
+
+}  // namespace
 
 std::string OperatorIdOf(const StreamNode& node) {
   if (!node.uid.empty()) return node.uid;
@@ -297,7 +314,23 @@ Result<CheckpointMetadata> CheckpointCoordinator::BuildMetadataLocked(const Pend
 void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
   Pending& p = pending_.at(id);
   Result<CheckpointMetadata> md = BuildMetadataLocked(p);
-  Status written = md.IsOk() ? WriteMetadata(p.barrier.directory, *md) : md.GetStatus();
+  // Shared files are referenced, not written, by most checkpoints: check
+  // that each is still there before the checkpoint counts as complete.
+  std::vector<std::string> shared_files;
+  Status written = md.GetStatus();
+  if (md.IsOk()) {
+    for (const StateFileInfo& f : md->files) {
+      if (!f.shared) continue;
+      std::string path = (std::filesystem::path(p.barrier.directory) / f.file).lexically_normal().string();
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec)) {
+        written = Status::NotFound("shared state file " + path + " is missing");
+        break;
+      }
+      shared_files.push_back(std::move(path));
+    }
+  }
+  if (written.IsOk()) written = WriteMetadata(p.barrier.directory, *md);
   if (!written.IsOk()) {
     AbortLocked(id, Status(written.Code(), "writing the metadata of checkpoint " + std::to_string(id) + ": " +
                                                written.Message()),
@@ -319,7 +352,8 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
   }
   history_.push_back(stats);
   if (history_.size() > 1000) history_.pop_front();
-  CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint};
+  CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint, std::move(shared_files)};
+  shared_files_.Register(done.shared_files);
   auto promise = std::move(p.promise);
   pending_.erase(id);
   ++num_completed_;
@@ -346,9 +380,11 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
       continue;
     }
     std::string dir = it->directory;
-    actions.push_back([dir] {
+    std::vector<std::string> unused = shared_files_.Release(it->shared_files);
+    actions.push_back([dir, unused = std::move(unused)] {
       Status s = DisposeCheckpoint(dir);
       if (!s.IsOk()) spdlog::warn("could not remove checkpoint {}: {}", dir, s.ToString());
+      RemoveSharedFiles(unused);
     });
     it = completed_.erase(it);
   }
@@ -368,7 +404,20 @@ void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, b
   spdlog::warn("job {}: {} {} aborted: {}", job_->job_id, p.barrier.savepoint ? "savepoint" : "checkpoint", id,
                reason.Message());
   std::string dir = p.barrier.directory;
-  actions.push_back([dir] { (void)DisposeCheckpoint(dir); });
+  // Shared files uploaded for this checkpoint that no retained one
+  // references.
+  std::vector<std::string> uploaded;
+  for (const auto& [where, ts] : p.states) {
+    for (const StateFileInfo& f : ts.files) {
+      if (!f.shared) continue;
+      std::string path = (std::filesystem::path(dir) / f.file).lexically_normal().string();
+      if (!shared_files_.Referenced(path)) uploaded.push_back(std::move(path));
+    }
+  }
+  actions.push_back([dir, uploaded = std::move(uploaded)] {
+    (void)DisposeCheckpoint(dir);
+    RemoveSharedFiles(uploaded);
+  });
   if (running_) {
     for (const auto& [execution, where] : task_of_execution_) {
       actions.push_back([this, execution, id] { gateway_.NotifyCheckpointAborted(execution, id); });
@@ -408,16 +457,21 @@ int64_t CheckpointCoordinator::NumFailed() const {
 
 void CheckpointCoordinator::Shutdown(bool delete_checkpoints) {
   std::vector<std::string> dirs;
+  std::vector<std::string> shared;
   {
     std::lock_guard lock(mu_);
     running_ = false;
     if (!delete_checkpoints) return;
     for (const CompletedCheckpoint& c : completed_) {
-      if (!c.savepoint) dirs.push_back(c.directory);
+      if (c.savepoint) continue;
+      dirs.push_back(c.directory);
+      std::vector<std::string> unused = shared_files_.Release(c.shared_files);
+      shared.insert(shared.end(), unused.begin(), unused.end());
     }
     std::erase_if(completed_, [](const CompletedCheckpoint& c) { return !c.savepoint; });
   }
   for (const std::string& d : dirs) (void)DisposeCheckpoint(d);
+  RemoveSharedFiles(shared);
 }
 
 }  // namespace freshet::internal

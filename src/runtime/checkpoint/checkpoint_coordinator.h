@@ -54,6 +54,37 @@ struct CompletedCheckpoint {
   CheckpointId id = 0;
   std::string directory;
   bool savepoint = false;
+  /// Shared files (incremental keyed state) it references, absolute paths.
+  std::vector<std::string> shared_files;
+};
+
+/// Counts, per shared file of incremental keyed state, the retained
+/// checkpoints that reference it; a file nobody references any more is
+/// deleted. Not thread-safe (the coordinator's lock guards it).
+class SharedFileRegistry {
+ public:
+  void Register(const std::vector<std::string>& files) {
+    for (const std::string& f : files) ++references_[f];
+  }
+  /// Drops one reference to each file; returns the files no retained
+  /// checkpoint references any more (for the caller to delete).
+  std::vector<std::string> Release(const std::vector<std::string>& files) {
+    std::vector<std::string> unused;
+    for (const std::string& f : files) {
+      auto it = references_.find(f);
+      if (it == references_.end()) continue;
+      if (--it->second == 0) {
+        unused.push_back(f);
+        references_.erase(it);
+      }
+    }
+    return unused;
+  }
+  bool Referenced(const std::string& file) const { return references_.count(file) != 0; }
+  size_t Size() const { return references_.size(); }
+
+ private:
+  std::map<std::string, int> references_;
 };
 
 enum class SavepointMode {
@@ -135,6 +166,7 @@ class CheckpointCoordinator {
   std::set<std::string> ended_tasks_;
   std::map<CheckpointId, Pending> pending_;
   std::deque<CompletedCheckpoint> completed_;  // newest first
+  SharedFileRegistry shared_files_;            // of the retained checkpoints in completed_
   std::deque<CheckpointStats> history_;        // oldest first
   CheckpointId next_id_ = 1;
   std::chrono::steady_clock::time_point next_trigger_;

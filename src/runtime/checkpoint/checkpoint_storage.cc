@@ -5,7 +5,7 @@
 // the magic "FRSHSTAT". All integers little endian.
 //
 // Metadata (`_metadata`):
-//   header   8-byte magic "FRESHCKP", u32 version (1), u64 total file length
+//   header   8-byte magic "FRESHCKP", u32 version (2), u64 total file length
 //   body     string job_id, i64 checkpoint_id, i64 timestamp, u8 savepoint,
 //            u32 count + strings: the file names BlockRefs point into,
 //            u32 count + operators:
@@ -16,7 +16,13 @@
 //                u32 count + key groups (i32 key group, block),
 //                u32 count + operator states (string name, u8 mode,
 //                                             u32 count + blocks),
-//            u32 count + files (string file, u64 size, u32 crc32c)
+//                u8 1 + incremental keyed state, or u8 0 (version 2):
+//                  string backend_id, i32 first and i32 last key group,
+//                  u32 count + shared files (string local name, string
+//                    shared name, u64 size, u32 crc32c),
+//                  u32 count + private files (string local name, block),
+//            u32 count + files (string file, u64 size, u32 crc32c,
+//                               u8 shared (version 2))
 //   trailer  u32 CRC32C of everything before it
 // A block is u32 index into the file names, u64 offset, u64 length; a
 // string is u32 length and bytes. Every later version keeps the header and
@@ -58,7 +64,8 @@ namespace fs = std::filesystem;
 
 constexpr char kStateFileMagic[8] = {'F', 'R', 'S', 'H', 'S', 'T', 'A', 'T'};
 constexpr char kMetadataMagic[8] = {'F', 'R', 'E', 'S', 'H', 'C', 'K', 'P'};
-constexpr uint32_t kMetadataVersion = 1;
+constexpr uint32_t kMetadataVersion = 2;
+constexpr uint32_t kOldestMetadataVersion = 1;  // read too: no incremental state
 constexpr size_t kMetadataHeaderSize = 8 + 4 + 8;
 constexpr size_t kMetadataTrailerSize = 4;
 constexpr size_t kWriteBufferSize = size_t{1} << 20;
@@ -363,6 +370,9 @@ class MetadataEncoder {
         for (const auto& [name, list] : sub.operator_state) {
           for (const BlockRef& block : list.entries) Intern(block.file);
         }
+        if (sub.incremental) {
+          for (const auto& [local, block] : sub.incremental->private_files) Intern(block.file);
+        }
       }
     }
 
@@ -405,6 +415,25 @@ class MetadataEncoder {
           PutCount(w, list.entries.size());
           for (const BlockRef& block : list.entries) PutBlock(w, block);
         }
+        Put<uint8_t>(w, sub.incremental ? 1 : 0);
+        if (sub.incremental) {
+          const OperatorSubtaskStateHandle::Incremental& inc = *sub.incremental;
+          PutString(w, inc.backend_id);
+          Put<int32_t>(w, inc.key_group_start);
+          Put<int32_t>(w, inc.key_group_end);
+          PutCount(w, inc.shared_files.size());
+          for (const auto& [local, file] : inc.shared_files) {
+            PutString(w, local);
+            PutString(w, file.name);
+            Put<uint64_t>(w, file.size);
+            Put<uint32_t>(w, file.crc32c);
+          }
+          PutCount(w, inc.private_files.size());
+          for (const auto& [local, block] : inc.private_files) {
+            PutString(w, local);
+            PutBlock(w, block);
+          }
+        }
       }
     }
 
@@ -413,6 +442,7 @@ class MetadataEncoder {
       PutString(w, f.file);
       Put<uint64_t>(w, f.size);
       Put<uint32_t>(w, f.crc32c);
+      Put<uint8_t>(w, f.shared ? 1 : 0);
     }
 
     std::string out(reinterpret_cast<const char*>(w.Data()), w.Size());
@@ -440,7 +470,7 @@ class MetadataEncoder {
 /// Decodes the body (between header and trailer); returns what is wrong.
 class MetadataDecoder {
  public:
-  MetadataDecoder(const uint8_t* data, size_t size) : r_(data, size) {}
+  MetadataDecoder(const uint8_t* data, size_t size, uint32_t version) : r_(data, size), version_(version) {}
 
   Result<CheckpointMetadata> Decode() {
     CheckpointMetadata m;
@@ -497,15 +527,21 @@ class MetadataDecoder {
             return Bad("operator state listed twice");
           }
         }
+        if (version_ >= 2) FRESHET_RETURN_IF_ERROR(DecodeIncremental(sub));
       }
     }
 
-    uint32_t num_files = ReadLength(r_, 4 + 8 + 4);
+    uint32_t num_files = ReadLength(r_, 4 + 8 + 4 + (version_ >= 2 ? 1 : 0));
     for (uint32_t i = 0; i < num_files && !r_.Failed(); ++i) {
       StateFileInfo& f = m.files.emplace_back();
       f.file = GetString(r_);
       f.size = Get<uint64_t>(r_);
       f.crc32c = Get<uint32_t>(r_);
+      if (version_ >= 2) {
+        uint8_t shared = Get<uint8_t>(r_);
+        if (shared > 1) return Bad("bad shared-file flag");
+        f.shared = shared == 1;
+      }
     }
     if (r_.Failed()) return Bad("it ends early");
     if (r_.Remaining() != 0) return Bad(fmt::format("{} bytes are left over", r_.Remaining()));
@@ -523,9 +559,43 @@ class MetadataDecoder {
     block.file = names_[index];
     return block;
   }
+  Status DecodeIncremental(OperatorSubtaskStateHandle& sub) {
+    uint8_t present = Get<uint8_t>(r_);
+    if (present > 1) return Bad("bad incremental-state flag");
+    if (present == 0) return Status::Ok();
+    OperatorSubtaskStateHandle::Incremental& inc = sub.incremental.emplace();
+    inc.backend_id = GetString(r_);
+    inc.key_group_start = Get<int32_t>(r_);
+    inc.key_group_end = Get<int32_t>(r_);
+    uint32_t num_shared = ReadLength(r_, 4 + 4 + 8 + 4);
+    for (uint32_t i = 0; i < num_shared && !r_.Failed(); ++i) {
+      std::string local = GetString(r_);
+      SharedFileRef file;
+      file.name = GetString(r_);
+      file.size = Get<uint64_t>(r_);
+      file.crc32c = Get<uint32_t>(r_);
+      if (!IsPlainFileName(local) || !IsPlainFileName(file.name)) return Bad("bad shared file name");
+      inc.shared_files.emplace_back(std::move(local), std::move(file));
+    }
+    uint32_t num_private = ReadLength(r_, 4 + kEncodedBlockSize);
+    for (uint32_t i = 0; i < num_private && !r_.Failed(); ++i) {
+      std::string local = GetString(r_);
+      FRESHET_ASSIGN_OR_RETURN(BlockRef block, GetBlock());
+      if (!IsPlainFileName(local)) return Bad("bad private file name");
+      inc.private_files.emplace_back(std::move(local), std::move(block));
+    }
+    if (r_.Failed()) return Bad("it ends early");
+    return Status::Ok();
+  }
+  /// A file name without directories (the metadata must not point a restore
+  /// outside the directories it names).
+  static bool IsPlainFileName(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+  }
   static Status Bad(const std::string& what) { return Status::Corruption(what); }
 
   ByteReader r_;
+  uint32_t version_;
   std::vector<std::string> names_;
 };
 
@@ -540,13 +610,57 @@ Result<std::string> ReadWholeFile(const std::string& path, const std::string& mi
   return bytes;
 }
 
+/// CRC32C of a whole file of `size` bytes.
+Result<uint32_t> FileCrc32c(int fd, uint64_t size, const std::string& path) {
+  std::string chunk;
+  chunk.resize(static_cast<size_t>(std::min<uint64_t>(kReadChunkSize, std::max<uint64_t>(size, 1))));
+  uint32_t crc = 0;
+  for (uint64_t offset = 0; offset < size;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - offset));
+    size_t got = 0;
+    FRESHET_RETURN_IF_ERROR(PreadAll(fd, chunk.data(), want, offset, path, &got));
+    if (got != want) return Status::Corruption("file " + path + " shrank while it was being read");
+    crc = Crc32c(chunk.data(), got, crc);
+    offset += got;
+  }
+  return crc;
+}
+
+/// Copies `size` bytes from `in` to `out`, returning their CRC32C in `crc`.
+Status CopyFile(int in, uint64_t size, const std::string& in_path, int out, const std::string& out_path,
+                uint32_t* crc) {
+  std::string chunk;
+  chunk.resize(static_cast<size_t>(std::min<uint64_t>(kReadChunkSize, std::max<uint64_t>(size, 1))));
+  *crc = 0;
+  for (uint64_t offset = 0; offset < size;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - offset));
+    size_t got = 0;
+    FRESHET_RETURN_IF_ERROR(PreadAll(in, chunk.data(), want, offset, in_path, &got));
+    if (got != want) return Status::IoError("file " + in_path + " shrank while it was being copied");
+    *crc = Crc32c(chunk.data(), got, *crc);
+    FRESHET_RETURN_IF_ERROR(WriteAll(out, chunk.data(), got, out_path));
+    offset += got;
+  }
+  return Status::Ok();
+}
+
 Status VerifyStateFile(const std::string& directory, const StateFileInfo& info) {
   std::string path = JoinPath(directory, info.file);
-  FRESHET_ASSIGN_OR_RETURN(ScopedFd fd, OpenForRead(path, "state file " + path + " is missing"));
+  const char* kind = info.shared ? "shared state file" : "state file";
+  FRESHET_ASSIGN_OR_RETURN(ScopedFd fd, OpenForRead(path, fmt::format("{} {} is missing", kind, path)));
   FRESHET_ASSIGN_OR_RETURN(uint64_t size, FileSize(fd.Get(), path));
   if (size != info.size) {
-    return Status::Corruption(fmt::format("state file {} has {} bytes, the checkpoint recorded {} ({})", path, size,
+    return Status::Corruption(fmt::format("{} {} has {} bytes, the checkpoint recorded {} ({})", kind, path, size,
                                           info.size, size < info.size ? "truncated" : "overwritten or appended to"));
+  }
+  if (info.shared) {
+    FRESHET_ASSIGN_OR_RETURN(uint32_t crc, FileCrc32c(fd.Get(), size, path));
+    if (crc != info.crc32c) {
+      return Status::Corruption(fmt::format("checksum mismatch in shared state file {}: crc32c {:#010x}, the "
+                                            "checkpoint recorded {:#010x}",
+                                            path, crc, info.crc32c));
+    }
+    return Status::Ok();
   }
   uint64_t data_length = size >= kStateFileFooterSize ? size - kStateFileFooterSize : size;
   std::string chunk;
@@ -608,12 +722,78 @@ uint32_t Crc32cSoftware(const void* data, size_t n, uint32_t crc) {
 
 class TaskStateWriter::Impl {
  public:
-  Impl(std::string directory, std::string file, int num_operators)
+  Impl(std::string directory, std::string file, int num_operators, std::string shared_directory)
       : directory_(std::move(directory)),
         file_(std::move(file)),
         path_(JoinPath(directory_, file_)),
+        shared_directory_(std::move(shared_directory)),
         handles_(static_cast<size_t>(num_operators)),
         state_info_(static_cast<size_t>(num_operators)) {}
+
+  const std::string& SharedDirectory() const { return shared_directory_; }
+
+  Result<SharedFileRef> UploadSharedFile(const std::string& local_path, const std::string& name) {
+    if (shared_directory_.empty()) {
+      return Status::FailedPrecondition("this snapshot takes no shared files (uploading '" + name + "')");
+    }
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+      return Status::InvalidArgument("bad shared file name '" + name + "'");
+    }
+    FRESHET_RETURN_IF_ERROR(CreateDirectories(shared_directory_));
+    const std::string target = JoinPath(shared_directory_, name);
+    FRESHET_ASSIGN_OR_RETURN(ScopedFd in, OpenForRead(local_path, "file to upload " + local_path + " is missing"));
+    FRESHET_ASSIGN_OR_RETURN(uint64_t size, FileSize(in.Get(), local_path));
+    SharedFileRef ref;
+    ref.name = name;
+    ref.size = size;
+    // Uploaded before (an earlier attempt of this checkpoint, or the file
+    // name reused by the same backend): keep it if it has the same bytes.
+    if (int existing = ::open(target.c_str(), O_RDONLY | O_CLOEXEC); existing >= 0) {
+      ScopedFd old(existing);
+      Result<uint64_t> old_size = FileSize(old.Get(), target);
+      if (old_size.IsOk() && *old_size == size) {
+        FRESHET_ASSIGN_OR_RETURN(uint32_t old_crc, FileCrc32c(old.Get(), size, target));
+        FRESHET_ASSIGN_OR_RETURN(ref.crc32c, FileCrc32c(in.Get(), size, local_path));
+        if (old_crc == ref.crc32c) return ref;
+      }
+      return Status::FailedPrecondition("shared state file " + target + " exists with other contents");
+    }
+    const std::string temporary = target + ".upload-" + std::to_string(std::random_device()());
+    FRESHET_ASSIGN_OR_RETURN(ScopedFd out, OpenForWrite(temporary));
+    Status st = CopyFile(in.Get(), size, local_path, out.Get(), temporary, &ref.crc32c);
+    if (st.IsOk()) st = SyncFile(out.Get(), temporary);
+    if (st.IsOk()) st = out.Close(temporary);
+    if (st.IsOk() && ::rename(temporary.c_str(), target.c_str()) != 0) {
+      st = ErrnoStatus("cannot rename", temporary, errno);
+    }
+    if (!st.IsOk()) {
+      ::unlink(temporary.c_str());
+      return st;
+    }
+    FRESHET_RETURN_IF_ERROR(SyncDirectory(shared_directory_));
+    return ref;
+  }
+
+  Status AddIncrementalKeyedState(const IncrementalKeyedState& state) {
+    OperatorSubtaskStateHandle& handle = Current();
+    if (shared_directory_.empty()) {
+      return Status::FailedPrecondition("this snapshot takes no incremental keyed state (backend " +
+                                        state.backend_id + ")");
+    }
+    if (handle.incremental) return Status::Internal("incremental keyed state written twice");
+    OperatorSubtaskStateHandle::Incremental inc;
+    inc.backend_id = state.backend_id;
+    inc.key_group_start = state.key_group_start;
+    inc.key_group_end = state.key_group_end;
+    inc.shared_files = state.shared_files;
+    for (const auto& [local, bytes] : state.private_files) {
+      FRESHET_ASSIGN_OR_RETURN(BlockRef block, Append(bytes));
+      inc.private_files.emplace_back(local, std::move(block));
+    }
+    for (const auto& [local, file] : state.shared_files) shared_.emplace(file.name, file);
+    handle.incremental = std::move(inc);
+    return Status::Ok();
+  }
 
   ~Impl() {
     // Not finished: the snapshot was abandoned; do not leave half a file.
@@ -665,7 +845,15 @@ class TaskStateWriter::Impl {
     TaskStateSnapshot snapshot;
     snapshot.operators = std::move(handles_);
     snapshot.state_info = std::move(state_info_);
-    if (!fd_.Valid()) return snapshot;  // nothing was added: no file
+    for (const auto& [name, file] : shared_) {
+      StateFileInfo info;
+      info.file = SharedFilePath(name);
+      info.size = file.size;
+      info.crc32c = file.crc32c;
+      info.shared = true;
+      snapshot.files.push_back(std::move(info));
+    }
+    if (!fd_.Valid()) return snapshot;  // no block was added: no state file
 
     char footer[kStateFileFooterSize];
     std::memcpy(footer, &data_crc_, 4);
@@ -749,6 +937,8 @@ class TaskStateWriter::Impl {
   const std::string directory_;
   const std::string file_;
   const std::string path_;
+  const std::string shared_directory_;  // empty: no incremental state
+  std::map<std::string, SharedFileRef> shared_;  // shared files referenced, by name
   std::vector<OperatorSubtaskStateHandle> handles_;
   std::vector<std::vector<StateInfo>> state_info_;
   int current_ = -1;
@@ -762,8 +952,10 @@ class TaskStateWriter::Impl {
   uint32_t data_crc_ = 0;     // CRC32C of those bytes
 };
 
-TaskStateWriter::TaskStateWriter(std::string directory, std::string file, int num_operators)
-    : impl_(std::make_unique<Impl>(std::move(directory), std::move(file), num_operators)) {}
+TaskStateWriter::TaskStateWriter(std::string directory, std::string file, int num_operators,
+                                 std::string shared_directory)
+    : impl_(std::make_unique<Impl>(std::move(directory), std::move(file), num_operators,
+                                   std::move(shared_directory))) {}
 
 TaskStateWriter::~TaskStateWriter() = default;
 
@@ -780,6 +972,16 @@ Status TaskStateWriter::AddOperatorState(const std::string& name, OperatorStateM
 
 void TaskStateWriter::AddStateInfo(StateInfo info) { impl_->AddStateInfo(std::move(info)); }
 
+std::string TaskStateWriter::SharedDirectory() const { return impl_->SharedDirectory(); }
+
+Result<SharedFileRef> TaskStateWriter::UploadSharedFile(const std::string& local_path, const std::string& name) {
+  return impl_->UploadSharedFile(local_path, name);
+}
+
+Status TaskStateWriter::AddIncrementalKeyedState(const IncrementalKeyedState& state) {
+  return impl_->AddIncrementalKeyedState(state);
+}
+
 Result<TaskStateSnapshot> TaskStateWriter::Finish() { return impl_->Finish(); }
 
 // ---------------------------------------------------------------------------
@@ -790,6 +992,14 @@ const OperatorStateHandle* CheckpointMetadata::FindOperator(const std::string& o
     if (op.operator_id == operator_id) return &op;
   }
   return nullptr;
+}
+
+std::string SharedFilePath(const std::string& name) { return "../shared/" + name; }
+
+std::string SharedDirectoryOf(const std::string& checkpoint_directory) {
+  fs::path path = fs::path(checkpoint_directory).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();
+  return (path.parent_path() / "shared").string();
 }
 
 std::string CheckpointDirectory(const std::string& base, const std::string& job_id, CheckpointId id) {
@@ -866,13 +1076,13 @@ Result<CheckpointMetadata> ReadMetadata(const std::string& path) {
   if (Crc32c(bytes.data(), bytes.size() - kMetadataTrailerSize) != stored_crc) {
     return Status::Corruption("checksum mismatch in " + file);
   }
-  if (version != kMetadataVersion) {
+  if (version < kOldestMetadataVersion || version > kMetadataVersion) {
     return Status::FailedPrecondition(fmt::format("unsupported checkpoint metadata version {} in {} (this build "
-                                                  "reads version {})",
-                                                  version, file, kMetadataVersion));
+                                                  "reads versions {} to {})",
+                                                  version, file, kOldestMetadataVersion, kMetadataVersion));
   }
   MetadataDecoder decoder(reinterpret_cast<const uint8_t*>(bytes.data()) + kMetadataHeaderSize,
-                          bytes.size() - kMetadataHeaderSize - kMetadataTrailerSize);
+                          bytes.size() - kMetadataHeaderSize - kMetadataTrailerSize, version);
   Result<CheckpointMetadata> decoded = decoder.Decode();
   if (!decoded.IsOk()) {
     return Status::Corruption("checkpoint metadata " + file + " does not decode: " + decoded.GetStatus().Message());
@@ -952,6 +1162,12 @@ OperatorRestoreRefs AssignRestore(const OperatorStateHandle& handle, int subtask
   }
   std::sort(refs.key_groups.begin(), refs.key_groups.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const OperatorSubtaskStateHandle& old : handle.subtasks) {
+    if (old.incremental && old.incremental->key_group_start <= range.end &&
+        old.incremental->key_group_end >= range.start) {
+      refs.incremental.push_back(*old.incremental);
+    }
+  }
 
   // Every name any old subtask wrote, with the mode of the first that did.
   std::map<std::string, OperatorStateMode> modes;
@@ -1025,6 +1241,24 @@ Result<OperatorRestore> LoadRestore(const std::string& directory, const Operator
     }
   }
 
+  const std::string shared_directory = SharedDirectoryOf(directory);
+  for (const OperatorSubtaskStateHandle::Incremental& inc : refs.incremental) {
+    RestoredIncrementalState& restored = out.incremental.emplace_back();
+    restored.backend_id = inc.backend_id;
+    restored.key_group_start = inc.key_group_start;
+    restored.key_group_end = inc.key_group_end;
+    restored.shared_directory = shared_directory;
+    restored.shared_files = inc.shared_files;
+    restored.private_files.reserve(inc.private_files.size());
+    for (const auto& [local, block] : inc.private_files) restored.private_files.emplace_back(local, std::string());
+  }
+  for (size_t i = 0; i < refs.incremental.size(); ++i) {
+    const auto& privates = refs.incremental[i].private_files;
+    for (size_t j = 0; j < privates.size(); ++j) {
+      by_file[privates[j].second.file].push_back(Pending{&privates[j].second, &out.incremental[i].private_files[j].second});
+    }
+  }
+
   for (auto& [file, pending] : by_file) {
     std::string path = JoinPath(directory, file);
     FRESHET_ASSIGN_OR_RETURN(ScopedFd fd, OpenForRead(path, "state file " + path + " is missing"));
@@ -1067,8 +1301,9 @@ Status CheckRestoreCompatibility(const CheckpointMetadata& metadata, const std::
           "checkpoint",
           op.name, op.operator_id, op.subtasks.size(), target->parallelism));
     }
-    bool has_keyed_state = std::any_of(op.subtasks.begin(), op.subtasks.end(),
-                                       [](const OperatorSubtaskStateHandle& s) { return !s.key_groups.empty(); });
+    bool has_keyed_state =
+        std::any_of(op.subtasks.begin(), op.subtasks.end(),
+                    [](const OperatorSubtaskStateHandle& s) { return !s.key_groups.empty() || s.incremental; });
     if (has_keyed_state && target->max_parallelism != op.max_parallelism) {
       problems.push_back(fmt::format(
           "operator '{}' (uid {}): max parallelism changed from {} to {}; keyed state cannot be redistributed",

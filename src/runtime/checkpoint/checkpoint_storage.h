@@ -5,6 +5,8 @@
 //   <state.checkpoints.dir>/<job-id>/chk-<n>/          one per checkpoint
 //       <vertex>-<subtask>-<attempt>.state              one state file per task
 //       _metadata                                       written last, atomically
+//   <state.checkpoints.dir>/<job-id>/shared/            files of incremental keyed
+//                                                       state, shared by checkpoints
 //   <savepoint target>/savepoint-<job-id prefix>-<n>-<random>/   same content
 //
 // A checkpoint exists only once its `_metadata` exists: it is written to a
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +51,16 @@ struct OperatorSubtaskStateHandle {
     std::vector<BlockRef> entries;  // one block per entry
   };
   std::map<std::string, ListState> operator_state;
-  bool Empty() const { return key_groups.empty() && operator_state.empty(); }
+  /// Keyed state as backend files (incremental checkpoints).
+  struct Incremental {
+    std::string backend_id;
+    int key_group_start = 0;
+    int key_group_end = -1;
+    std::vector<std::pair<std::string, SharedFileRef>> shared_files;  // local name -> file in shared/
+    std::vector<std::pair<std::string, BlockRef>> private_files;       // local name -> block
+  };
+  std::optional<Incremental> incremental;
+  bool Empty() const { return key_groups.empty() && operator_state.empty() && !incremental; }
 };
 
 /// One operator (by its stable id) across all its subtasks.
@@ -64,10 +76,18 @@ struct OperatorStateHandle {
 /// A file of the checkpoint with its size and CRC32C (of the whole file,
 /// footer included).
 struct StateFileInfo {
-  std::string file;  // relative to the checkpoint directory
+  std::string file;  // relative to the checkpoint directory ("../shared/<name>" for shared files)
   uint64_t size = 0;
   uint32_t crc32c = 0;
+  /// A shared file: the backend's bytes as they are, without the state
+  /// file footer (verified by size and checksum only).
+  bool shared = false;
 };
+
+/// Path of a shared file relative to a checkpoint directory.
+std::string SharedFilePath(const std::string& name);
+/// `<checkpoint directory>/../shared`, normalized.
+std::string SharedDirectoryOf(const std::string& checkpoint_directory);
 
 struct CheckpointMetadata {
   std::string job_id;
@@ -106,7 +126,9 @@ inline constexpr size_t kStateFileFooterSize = 20;
 class TaskStateWriter final : public SnapshotOutput {
  public:
   /// `directory` is the checkpoint directory; `file` the name inside it.
-  TaskStateWriter(std::string directory, std::string file, int num_operators);
+  /// With `shared_directory` (checkpoints, not savepoints) operators may
+  /// write incremental keyed state.
+  TaskStateWriter(std::string directory, std::string file, int num_operators, std::string shared_directory = {});
   ~TaskStateWriter() override;
   TaskStateWriter(const TaskStateWriter&) = delete;
   TaskStateWriter& operator=(const TaskStateWriter&) = delete;
@@ -116,6 +138,9 @@ class TaskStateWriter final : public SnapshotOutput {
   Status AddOperatorState(const std::string& name, OperatorStateMode mode,
                           const std::vector<std::string>& entries) override;
   void AddStateInfo(StateInfo info) override;
+  std::string SharedDirectory() const override;
+  Result<SharedFileRef> UploadSharedFile(const std::string& local_path, const std::string& name) override;
+  Status AddIncrementalKeyedState(const IncrementalKeyedState& state) override;
   Result<TaskStateSnapshot> Finish();
 
  private:
@@ -163,6 +188,7 @@ struct OperatorRestoreRefs {
   };
   std::map<std::string, ListState> operator_state;
   std::vector<StateInfo> state_info;
+  std::vector<OperatorSubtaskStateHandle::Incremental> incremental;  // overlapping old instances
 };
 
 /// Which blocks subtask `subtask` of `parallelism` restores from
@@ -170,7 +196,8 @@ struct OperatorRestoreRefs {
 /// be unchanged). Split lists: entries of all old subtasks in order, cut
 /// into `parallelism` contiguous parts (sizes differ by at most one, the
 /// first parts larger). Union lists: all entries. Broadcast: old subtask
-/// (subtask mod old parallelism)'s entries.
+/// (subtask mod old parallelism)'s entries. Incremental keyed state: every
+/// old instance whose key groups overlap the subtask's range.
 OperatorRestoreRefs AssignRestore(const OperatorStateHandle& handle, int subtask, int parallelism);
 
 /// Reads the referenced blocks into an OperatorRestore.

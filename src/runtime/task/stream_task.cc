@@ -745,7 +745,10 @@ void StreamTask::SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot
   snapshots_.Submit([responder = responder_, execution = tdd_.ExecutionId(), barrier, file,
                      snapshots = std::move(taken.snapshots), input = std::move(taken.input_in_flight),
                      output = std::move(taken.output_in_flight)] {
-    TaskStateWriter writer(barrier.directory, file, static_cast<int>(snapshots.size()));
+    // Checkpoints may hold incremental keyed state in the job's shared
+    // directory; savepoints are self-contained.
+    TaskStateWriter writer(barrier.directory, file, static_cast<int>(snapshots.size()),
+                           barrier.savepoint ? std::string() : SharedDirectoryOf(barrier.directory));
     Status s;
     for (size_t i = 0; i < snapshots.size() && s.IsOk(); ++i) {
       writer.BeginOperator(static_cast<int>(i));
