@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -139,6 +140,10 @@ Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
   }
   running_ = static_cast<int>(ids.size());
   for (auto& [id, state] : executions_) state = ExecutionState::kRunning;
+  initialized_.clear();
+  start_problems_.clear();
+  start_failures_.clear();
+  start_problems_deadline_.reset();
   lock.unlock();
   coordinator_->StartAttempt(std::move(tasks));
   for (const std::string& id : ids) executor_.StartTask(id);
@@ -212,7 +217,30 @@ void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState
   for (auto& [name, bytes] : result.accumulators) {
     accumulators_[name][execution_vertex_[execution_id]] = std::move(bytes);
   }
-  if (state == ExecutionState::kFailed && !restarting_ && status_ == JobStatus::kRunning) {
+  if (state == ExecutionState::kFailed && !restarting_ && status_ == JobStatus::kRunning &&
+      status.Code() == StatusCode::kFailedPrecondition && initialized_.count(execution_id) == 0) {
+    // Could not start (restored state that does not match): wait for the
+    // other tasks to start or fail too, and report every problem at once.
+    const std::string& message = status.Message();
+    bool listed = false;
+    for (size_t at = message.find("\n  - "); at != std::string::npos; at = message.find("\n  - ", at + 1)) {
+      size_t end = message.find("\n  - ", at + 1);
+      std::string line = message.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
+      listed = true;
+      if (std::find(start_problems_.begin(), start_problems_.end(), line) == start_problems_.end()) {
+        start_problems_.push_back(std::move(line));
+      }
+    }
+    if (!listed && std::find(start_problems_.begin(), start_problems_.end(), message) == start_problems_.end()) {
+      start_problems_.push_back(message);
+    }
+    start_failures_.push_back(execution_id);
+    if (!start_problems_deadline_) {
+      start_problems_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      timer_cv_.notify_all();
+    }
+    MaybeFailForStartProblemsLocked();
+  } else if (state == ExecutionState::kFailed && !restarting_ && status_ == JobStatus::kRunning) {
     FailLocked(std::move(status));
   } else if (state == ExecutionState::kFailed && status_ == JobStatus::kCanceling && failure_.IsOk()) {
     failure_ = std::move(status);
@@ -292,7 +320,11 @@ void JobMaster::TimerLoop() {
       wait = coordinator_->Tick();
       lock.lock();
     }
+    if (start_problems_deadline_ && std::chrono::steady_clock::now() >= *start_problems_deadline_) {
+      MaybeFailForStartProblemsLocked();
+    }
     auto deadline = std::chrono::steady_clock::now() + wait;
+    if (start_problems_deadline_) deadline = std::min(deadline, *start_problems_deadline_);
     if (restart_at_ && running_ == 0) deadline = std::min(deadline, *restart_at_);
     timer_cv_.wait_until(lock, deadline);
   }
@@ -330,6 +362,28 @@ void JobMaster::DeclineCheckpoint(const std::string& execution_id, CheckpointId 
 }
 
 void JobMaster::ReportEndOfData(const std::string& execution_id) { coordinator_->ReportEndOfData(execution_id); }
+
+void JobMaster::ReportInitialized(const std::string& execution_id) {
+  std::lock_guard lock(mu_);
+  if (executions_.count(execution_id) == 0) return;
+  initialized_.insert(execution_id);
+  MaybeFailForStartProblemsLocked();
+}
+
+void JobMaster::MaybeFailForStartProblemsLocked() {
+  if (start_failures_.empty() || status_ != JobStatus::kRunning || restarting_) return;
+  bool everyone = initialized_.size() + start_failures_.size() >= executions_.size();
+  bool waited = start_problems_deadline_ && std::chrono::steady_clock::now() >= *start_problems_deadline_;
+  if (!everyone && !waited) return;
+  std::string message = fmt::format("the job cannot start: the restored state does not match it ({} {} in {} of {} "
+                                    "tasks{}):",
+                                    start_problems_.size(), start_problems_.size() == 1 ? "problem" : "problems",
+                                    start_failures_.size(), executions_.size(),
+                                    everyone ? "" : "; the others had not started after 10 s");
+  for (const std::string& p : start_problems_) message += "\n  - " + p;
+  start_problems_deadline_.reset();
+  FailLocked(Status::FailedPrecondition(std::move(message)));
+}
 
 void JobMaster::TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) {
   executor_.TriggerCheckpoint(execution_id, barrier);

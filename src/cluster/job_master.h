@@ -16,8 +16,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/restart_strategy.h"
 #include "cluster/task_executor.h"
@@ -54,6 +56,7 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   void AcknowledgeCheckpoint(const std::string& execution_id, CheckpointId id, TaskStateSnapshot state) override;
   void DeclineCheckpoint(const std::string& execution_id, CheckpointId id, Status reason) override;
   void ReportEndOfData(const std::string& execution_id) override;
+  void ReportInitialized(const std::string& execution_id) override;
 
   // CheckpointGateway: reach the tasks through the TaskExecutor.
   void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) override;
@@ -73,6 +76,10 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   /// ones (and saying so) when one is damaged.
   std::optional<RestoreSource> LatestValidCheckpoint();
   void FailLocked(Status failure);
+  /// Fails the job with every task's start problems (restored state that
+  /// does not match) once every task has either started or failed to, or
+  /// the wait for the others has run out.
+  void MaybeFailForStartProblemsLocked();
   void CancelAllLocked();
   void TimerLoop();
   void OnCheckpointFailure(Status failure);
@@ -102,6 +109,13 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   std::chrono::steady_clock::time_point end_;
   JobExecutionResult result_;
   std::map<std::string, std::map<std::pair<int, int>, std::string>> accumulators_;
+  // Tasks that could not start because the restored state does not match
+  // the job: their problems are collected over all tasks of the attempt
+  // and reported together.
+  std::set<std::string> initialized_;        // executions of this attempt that started
+  std::vector<std::string> start_problems_;  // distinct problem lines, in arrival order
+  std::vector<std::string> start_failures_;  // executions that failed to start
+  std::optional<std::chrono::steady_clock::time_point> start_problems_deadline_;
 };
 
 }  // namespace freshet::internal

@@ -25,6 +25,53 @@ class TempDir : public test_support::TempDir {
   TempDir() : test_support::TempDir("freshet-ckpt") {}
 };
 
+/// The keyed-state backend the tests of this file run on (a parameter).
+StateBackendOptions::Type g_backend = StateBackendOptions::Type::kHeap;
+
+/// Where RocksDB instances live while a test runs (set by BackendTest).
+std::string g_rocksdb_dir;
+
+std::unique_ptr<StreamExecutionEnvironment> NewEnv() {
+  auto env = StreamExecutionEnvironment::Create();
+  StateBackendOptions backend;
+  backend.type = g_backend;
+  backend.rocksdb_local_dir = g_rocksdb_dir;
+  env->SetStateBackend(backend);
+  return env;
+}
+
+/// RocksDB instances open in g_rocksdb_dir now.
+int64_t OpenRocksDBInstances() {
+  std::error_code ec;
+  int64_t n = 0;
+  for (auto it = fs::directory_iterator(g_rocksdb_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+/// Runs every test on the heap and on the RocksDB backend.
+class BackendTest : public ::testing::TestWithParam<StateBackendOptions::Type> {
+ protected:
+  void SetUp() override {
+    g_backend = GetParam();
+    g_rocksdb_dir = rocksdb_dir_.Path();
+  }
+  void TearDown() override {
+    g_backend = StateBackendOptions::Type::kHeap;
+    g_rocksdb_dir.clear();
+  }
+
+ private:
+  test_support::TempDir rocksdb_dir_{"freshet-rocksdb"};
+};
+class CheckpointRecoveryTest : public BackendTest {};
+class SavepointTest : public BackendTest {};
+
+std::string BackendName(const ::testing::TestParamInfo<StateBackendOptions::Type>& info) {
+  return info.param == StateBackendOptions::Type::kHeap ? "Heap" : "RocksDB";
+}
+
 struct Seq {
   int64_t key;
   int64_t seq;
@@ -37,6 +84,7 @@ struct Report {
   std::map<int64_t, int64_t> final_seq;
   std::atomic<int64_t> violations{0};
   std::atomic<int64_t> finals_written{0};
+  std::atomic<int64_t> rocksdb_instances{0};  // seen by the checker when it opened
 };
 
 Report* g_report = nullptr;
@@ -45,7 +93,10 @@ Report* g_report = nullptr;
 /// violation of exactly-once state. Emits (key, last) when event time ends.
 class SequenceChecker : public KeyedProcessFunction<int64_t, Seq, Seq> {
  public:
-  void Open() override { last_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("last", -1)); }
+  void Open() override {
+    last_ = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("last", -1));
+    g_report->rocksdb_instances.fetch_add(OpenRocksDBInstances());
+  }
   void ProcessElement(const Seq& s, Context& ctx, Collector<Seq>&) override {
     int64_t last = last_->Value();
     if (s.seq != last + 1) g_report->violations.fetch_add(1);
@@ -142,13 +193,13 @@ void ExpectComplete(const Report& r, const OracleJob& job) {
   for (const auto& [key, last] : r.final_seq) EXPECT_EQ(last, job.per_key - 1) << "key " << key;
 }
 
-TEST(CheckpointRecoveryTest, SequenceOracleSurvivesRepeatedFailures) {
+TEST_P(CheckpointRecoveryTest, SequenceOracleSurvivesRepeatedFailures) {
   TempDir dir;
   Report report;
   g_report = &report;
   OracleJob job;
   job.fail_attempts = 3;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(job.parallelism);
   ConfigureCheckpoints(*env, dir.Path(), job.interval_ms);
   BuildOracle(*env, job);
@@ -161,15 +212,24 @@ TEST(CheckpointRecoveryTest, SequenceOracleSurvivesRepeatedFailures) {
   bool from_checkpoint = false;
   for (const std::string& e : r->recovery_events) from_checkpoint |= e.find("from checkpoint") != std::string::npos;
   EXPECT_TRUE(from_checkpoint) << ::testing::PrintToString(r->recovery_events);
+  // The state really was where the parameter says (every checker subtask
+  // of every attempt saw the instances open at its Open).
+  if (GetParam() == StateBackendOptions::Type::kRocksDB) {
+    EXPECT_GT(report.rocksdb_instances.load(), 0);
+  } else {
+    EXPECT_EQ(report.rocksdb_instances.load(), 0);
+  }
+  // Instances are removed with their operators.
+  EXPECT_EQ(OpenRocksDBInstances(), 0);
 }
 
-TEST(CheckpointRecoveryTest, AtLeastOnceLosesNothing) {
+TEST_P(CheckpointRecoveryTest, AtLeastOnceLosesNothing) {
   TempDir dir;
   Report report;
   g_report = &report;
   OracleJob job;
   job.fail_attempts = 2;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(job.parallelism);
   ConfigureCheckpoints(*env, dir.Path(), job.interval_ms, CheckpointingMode::kAtLeastOnce);
   BuildOracle(*env, job);
@@ -182,13 +242,13 @@ TEST(CheckpointRecoveryTest, AtLeastOnceLosesNothing) {
   for (const auto& [key, last] : report.final_seq) EXPECT_EQ(last, job.per_key - 1);
 }
 
-TEST(CheckpointRecoveryTest, WithoutRestartStrategyTheFailureEndsTheJob) {
+TEST_P(CheckpointRecoveryTest, WithoutRestartStrategyTheFailureEndsTheJob) {
   TempDir dir;
   Report report;
   g_report = &report;
   OracleJob job;
   job.fail_attempts = 1;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(job.parallelism);
   ConfigureCheckpoints(*env, dir.Path(), job.interval_ms);
   RestartStrategyOptions none;
@@ -231,14 +291,14 @@ class FailOnSignal : public RichMapFunction<Seq, Seq> {
   }
 };
 
-TEST(CheckpointRecoveryTest, DamagedCheckpointIsSkippedForTheOneBefore) {
+TEST_P(CheckpointRecoveryTest, DamagedCheckpointIsSkippedForTheOneBefore) {
   TempDir dir;
   Report report;
   g_report = &report;
   g_fail_now = false;
   OracleJob job;
   job.rate = 8000;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(2);
   ConfigureCheckpoints(*env, dir.Path(), 40);
   RestartStrategyOptions restart;
@@ -314,7 +374,7 @@ std::map<int64_t, int64_t> ReferenceSums() {
 std::string SavepointMidway(const std::string& checkpoints, const std::string& savepoints) {
   Report report;
   g_report = &report;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(2);
   ConfigureCheckpoints(*env, checkpoints, 100);
   BuildSumJob(*env, 10000);
@@ -330,7 +390,7 @@ std::string SavepointMidway(const std::string& checkpoints, const std::string& s
   return savepoint.IsOk() ? *savepoint : "";
 }
 
-TEST(SavepointTest, StopAndResumeAtParallelismOneTwoAndFour) {
+TEST_P(SavepointTest, StopAndResumeAtParallelismOneTwoAndFour) {
   TempDir dir;
   std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
   ASSERT_FALSE(savepoint.empty());
@@ -338,7 +398,7 @@ TEST(SavepointTest, StopAndResumeAtParallelismOneTwoAndFour) {
   for (int parallelism : {1, 2, 4}) {
     Report report;
     g_report = &report;
-    auto env = StreamExecutionEnvironment::Create();
+    auto env = NewEnv();
     env->SetParallelism(parallelism);
     RestoreOptions restore;
     restore.path = savepoint;
@@ -354,13 +414,40 @@ TEST(SavepointTest, StopAndResumeAtParallelismOneTwoAndFour) {
   EXPECT_FALSE(fs::exists(savepoint));
 }
 
-TEST(SavepointTest, MissingOperatorIsReportedUnlessAllowed) {
+// Savepoints are backend-independent: one taken on this test's backend
+// at parallelism 2 resumes on the other backend at 1 and at 4 with the
+// sums a sequential run computes.
+TEST_P(SavepointTest, ResumesOnTheOtherBackend) {
+  TempDir dir;
+  std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
+  ASSERT_FALSE(savepoint.empty());
+  const StateBackendOptions::Type other = GetParam() == StateBackendOptions::Type::kHeap
+                                              ? StateBackendOptions::Type::kRocksDB
+                                              : StateBackendOptions::Type::kHeap;
+  g_backend = other;
+  for (int parallelism : {1, 4}) {
+    Report report;
+    g_report = &report;
+    auto env = NewEnv();
+    env->SetParallelism(parallelism);
+    RestoreOptions restore;
+    restore.path = savepoint;
+    env->SetStateRestore(restore);
+    BuildSumJob(*env, 0);
+    Result<JobExecutionResult> r = env->Execute("sum, second half on the other backend");
+    ASSERT_TRUE(r.IsOk()) << "parallelism " << parallelism << ": " << r.GetStatus().ToString();
+    EXPECT_EQ(report.final_seq, ReferenceSums()) << "parallelism " << parallelism;
+    EXPECT_LT(r->records_in, kSumRecords) << "parallelism " << parallelism;
+  }
+}
+
+TEST_P(SavepointTest, MissingOperatorIsReportedUnlessAllowed) {
   TempDir dir;
   std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
   ASSERT_FALSE(savepoint.empty());
   {
     // The job no longer has the operator "sum".
-    auto env = StreamExecutionEnvironment::Create();
+    auto env = NewEnv();
     RestoreOptions restore;
     restore.path = savepoint;
     env->SetStateRestore(restore);
@@ -374,7 +461,7 @@ TEST(SavepointTest, MissingOperatorIsReportedUnlessAllowed) {
   {
     Report report;
     g_report = &report;
-    auto env = StreamExecutionEnvironment::Create();
+    auto env = NewEnv();
     RestoreOptions restore;
     restore.path = savepoint;
     restore.allow_non_restored_state = true;
@@ -385,7 +472,7 @@ TEST(SavepointTest, MissingOperatorIsReportedUnlessAllowed) {
   }
 }
 
-TEST(SavepointTest, ChangedStateTypeIsRefused) {
+TEST_P(SavepointTest, ChangedStateTypeIsRefused) {
   TempDir dir;
   std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
   ASSERT_FALSE(savepoint.empty());
@@ -394,7 +481,7 @@ TEST(SavepointTest, ChangedStateTypeIsRefused) {
     void Open() override { GetRuntimeContext().GetState(ValueStateDescriptor<std::string>("sum")); }
     void ProcessElement(const Seq&, Context&, Collector<Seq>&) override {}
   };
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   RestoreOptions restore;
   restore.path = savepoint;
   env->SetStateRestore(restore);
@@ -411,11 +498,96 @@ TEST(SavepointTest, ChangedStateTypeIsRefused) {
   EXPECT_NE(r.GetStatus().Message().find("'sum'"), std::string::npos) << r.GetStatus().Message();
 }
 
-TEST(SavepointTest, RefusedOnceATaskHasFinished) {
+// Two keyed operators in two tasks, three changed states (a type, a kind,
+// a map's value type): the job fails before processing with all three
+// problems in one error, each once although two subtasks of each operator
+// hit it, and without restarting.
+TEST_P(SavepointTest, EveryStateProblemIsReportedAtOnce) {
+  TempDir dir;
+  struct First : public KeyedProcessFunction<int64_t, Seq, Seq> {
+    void Open() override {
+      sum = &GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("sum", 0));
+      seen = &GetRuntimeContext().GetListState(ListStateDescriptor<int64_t>("seen"));
+    }
+    void ProcessElement(const Seq& s, Context&, Collector<Seq>& out) override {
+      sum->Update(sum->Value() + s.seq);
+      seen->Add(s.seq);
+      out.Collect(s);
+    }
+    ValueState<int64_t>* sum = nullptr;
+    ListState<int64_t>* seen = nullptr;
+  };
+  struct Second : public KeyedProcessFunction<int64_t, Seq, Seq> {
+    void Open() override { m = &GetRuntimeContext().GetMapState(MapStateDescriptor<int64_t, int64_t>("m")); }
+    void ProcessElement(const Seq& s, Context&, Collector<Seq>&) override { m->Put(s.seq, s.key); }
+    MapState<int64_t, int64_t>* m = nullptr;
+  };
+  struct FirstChanged : public KeyedProcessFunction<int64_t, Seq, Seq> {
+    void Open() override {
+      GetRuntimeContext().GetState(ValueStateDescriptor<std::string>("sum"));
+      GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("seen"));
+    }
+    void ProcessElement(const Seq& s, Context&, Collector<Seq>& out) override { out.Collect(s); }
+  };
+  struct SecondChanged : public KeyedProcessFunction<int64_t, Seq, Seq> {
+    void Open() override { GetRuntimeContext().GetMapState(MapStateDescriptor<int64_t, std::string>("m")); }
+    void ProcessElement(const Seq&, Context&, Collector<Seq>&) override {}
+  };
+  auto build = [](StreamExecutionEnvironment& env, auto first, auto second, double rate) {
+    env.FromGenerator([](int64_t i) { return Seq{i % 16, i}; }, 1'000'000, rate)
+        .Uid("numbers")
+        .KeyBy([](const Seq& s) { return s.key; })
+        .Process(std::move(first))
+        .Uid("first")
+        .KeyBy([](const Seq& s) { return s.key % 5; })
+        .Process(std::move(second))
+        .Uid("second")
+        .SinkTo([](const Seq&) {})
+        .Uid("sink");
+  };
+  std::string savepoint;
+  {
+    auto env = NewEnv();
+    env->SetParallelism(2);
+    ConfigureCheckpoints(*env, dir.Path() + "/checkpoints", 100);
+    build(*env, First(), Second(), 5000);
+    auto client = env->ExecuteAsync("three states");
+    ASSERT_TRUE(client.IsOk()) << client.GetStatus().ToString();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    Result<std::string> taken = (*client)->StopWithSavepoint(dir.Path() + "/savepoints");
+    ASSERT_TRUE(taken.IsOk()) << taken.GetStatus().ToString();
+    ASSERT_TRUE((*client)->Wait().IsOk());
+    savepoint = *taken;
+  }
+  auto env = NewEnv();
+  env->SetParallelism(2);
+  ConfigureCheckpoints(*env, dir.Path() + "/checkpoints2", 100);
+  RestoreOptions restore;
+  restore.path = savepoint;
+  env->SetStateRestore(restore);
+  build(*env, FirstChanged(), SecondChanged(), 0);
+  Result<JobExecutionResult> r = env->Execute("three changed states");
+  ASSERT_FALSE(r.IsOk());
+  const std::string& message = r.GetStatus().Message();
+  EXPECT_EQ(r.GetStatus().Code(), StatusCode::kFailedPrecondition) << message;
+  EXPECT_NE(message.find("3 problems in 4 of"), std::string::npos) << message;
+  for (const std::string& expected :
+       {std::string("keyed state 'sum' was saved as value state"),
+        std::string("keyed state 'seen' was saved as list state"),
+        std::string("keyed state 'm' was saved as map state")}) {
+    size_t at = message.find(expected);
+    EXPECT_NE(at, std::string::npos) << expected << "\n" << message;
+    if (at != std::string::npos) {
+      EXPECT_EQ(message.find(expected, at + 1), std::string::npos) << "listed twice: " << message;
+    }
+  }
+}
+
+TEST_P(SavepointTest, RefusedOnceATaskHasFinished) {
   TempDir dir;
   Report report;
   g_report = &report;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   // No checkpointing: the bounded source's task ends as soon as it is done.
   env->FromElements<Seq>({Seq{1, 1}}).SinkTo(RecordFinal);
   env->FromGenerator([](int64_t i) { return Seq{i, i}; }, -1, 1000).SinkTo(RecordFinal);
@@ -434,11 +606,11 @@ TEST(SavepointTest, RefusedOnceATaskHasFinished) {
   (void)(*client)->Wait();
 }
 
-TEST(SavepointTest, StopWithDrainEndsEventTimeFirst) {
+TEST_P(SavepointTest, StopWithDrainEndsEventTimeFirst) {
   TempDir dir;
   Report report;
   g_report = &report;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(2);
   ConfigureCheckpoints(*env, dir.Path() + "/checkpoints", 100);
   // An endless source: only the drain ends it.
@@ -461,14 +633,14 @@ TEST(SavepointTest, StopWithDrainEndsEventTimeFirst) {
   EXPECT_TRUE(fs::exists(fs::path(*savepoint) / "_metadata"));
 }
 
-TEST(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterCancel) {
+TEST_P(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterCancel) {
   TempDir dir;
   std::string checkpoints = dir.Path() + "/checkpoints";
   std::string retained;
   {
     Report report;
     g_report = &report;
-    auto env = StreamExecutionEnvironment::Create();
+    auto env = NewEnv();
     env->SetParallelism(2);
     ConfigureCheckpoints(*env, checkpoints, 50);
     BuildSumJob(*env, 10000);
@@ -494,7 +666,7 @@ TEST(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterCan
   ASSERT_TRUE(fs::exists(fs::path(retained) / "_metadata")) << retained;
   Report report;
   g_report = &report;
-  auto env = StreamExecutionEnvironment::Create();
+  auto env = NewEnv();
   env->SetParallelism(3);
   RestoreOptions restore;
   restore.path = retained + "/_metadata";
@@ -504,6 +676,13 @@ TEST(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterCan
   ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
   EXPECT_EQ(report.final_seq, ReferenceSums());
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, CheckpointRecoveryTest,
+                         ::testing::Values(StateBackendOptions::Type::kHeap, StateBackendOptions::Type::kRocksDB),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, SavepointTest,
+                         ::testing::Values(StateBackendOptions::Type::kHeap, StateBackendOptions::Type::kRocksDB),
+                         BackendName);
 
 }  // namespace
 }  // namespace freshet

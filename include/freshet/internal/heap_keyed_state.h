@@ -406,6 +406,27 @@ class KeyedStateStore {
   virtual SlotAccess* Slots() { return nullptr; }
   /// The RocksDB backend's store; null for other backends.
   virtual RocksDBStateStore* Rocks() { return nullptr; }
+
+  /// Where registering a state with another kind or type than the snapshot
+  /// being restored declared is reported (OperatorContext::restore_problems,
+  /// which the task reports all at once); the state then starts empty.
+  /// Without a sink such a registration throws NonRecoverableError.
+  virtual void SetRestoreProblems(std::vector<std::string>* sink, std::string operator_name) {
+    problems_ = sink;
+    operator_name_ = std::move(operator_name);
+  }
+
+ protected:
+  /// Reports a restored state that does not match; returns when there is
+  /// a sink (the caller drops the restored entries), throws otherwise.
+  void ReportRestoreProblem(const std::string& message) {
+    if (problems_ == nullptr) throw NonRecoverableError(message);
+    problems_->push_back("operator '" + operator_name_ + "': " + message);
+  }
+
+ private:
+  std::vector<std::string>* problems_ = nullptr;
+  std::string operator_name_;
 };
 
 /// The keyed-state backend of one keyed operator instance, for keys of
@@ -883,9 +904,11 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateBackend
     if (states_.size() >= 255) throw std::logic_error("an operator can hold at most 255 keyed states");
     for (const StateInfo& old : restored_info_) {
       if (old.name == name && (old.kind != state->Kind() || old.type_name != state->Type().name())) {
-        throw NonRecoverableError("keyed state '" + name + "' was saved as " + old.kind + " state of type '" +
-                               old.type_name + "' and is now requested as " + state->Kind() + " state of type '" +
-                               state->Type().name() + "'; a state's kind and type must not change across a restore");
+        this->ReportRestoreProblem("keyed state '" + name + "' was saved as " + old.kind + " state of type '" +
+                                   old.type_name + "' and is now requested as " + state->Kind() +
+                                   " state of type '" + state->Type().name() +
+                                   "'; a state's kind and type must not change across a restore");
+        pending_.erase(name);  // the saved values do not fit: the state starts empty
       }
     }
     StateBase* s = states_.emplace(name, std::move(state)).first->second.get();

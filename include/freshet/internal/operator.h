@@ -154,6 +154,10 @@ struct OperatorContext {
   Timestamp checkpoint_timestamp = kNoTimestamp;
   /// The keyed-state backend keyed operators create (heap by default).
   StateBackendOptions state_backend;
+  /// Restored state that does not match what the operator asks for (a
+  /// state whose kind or type changed), one line each; the task reports
+  /// them all at once after opening its operators.
+  std::vector<std::string> restore_problems;
 };
 
 class StreamOperator {

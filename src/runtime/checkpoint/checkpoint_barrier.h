@@ -46,6 +46,9 @@ class CheckpointResponder {
   /// A source task read all its input (or was told to drain) and waits for
   /// the final checkpoint.
   virtual void ReportEndOfData(const std::string& execution_id) = 0;
+  /// The task restored its state and opened its operators: it can no
+  /// longer fail for a state that does not match the job.
+  virtual void ReportInitialized(const std::string& execution_id) { (void)execution_id; }
 };
 
 }  // namespace freshet::internal

@@ -277,11 +277,28 @@ Status StreamTask::Run() {
   try {
     status = Setup();
     if (status.IsOk()) {
-      RestoreState();
+      // Problems of restored state that does not match the job (a state
+      // whose kind or type changed): collected over every operator of the
+      // chain, so that the task reports them all at once.
+      std::vector<std::string> problems;
+      std::vector<bool> initialized = RestoreState(problems);
       for (size_t i = operators_.size(); i-- > 0;) {
-        operators_[i]->Open();
+        if (!initialized[i]) continue;
+        try {
+          operators_[i]->Open();
+        } catch (const NonRecoverableError& e) {
+          problems.push_back(e.what());
+          continue;
+        }
         opened_[i] = true;
       }
+      for (const auto& ctx : contexts_) problems.insert(problems.end(), ctx->restore_problems.begin(), ctx->restore_problems.end());
+      if (!problems.empty()) {
+        std::string message = "the restored state does not match the job:";
+        for (const std::string& p : problems) message += "\n  - " + p;
+        throw NonRecoverableError(message);
+      }
+      if (responder_ != nullptr) responder_->ReportInitialized(tdd_.ExecutionId());
       last_flush_ns_ = clock_.MonotonicNanos();
       RestoreOutputInFlight();
       if (source_ != nullptr) {
@@ -308,7 +325,8 @@ Status StreamTask::Run() {
   return status;
 }
 
-void StreamTask::RestoreState() {
+std::vector<bool> StreamTask::RestoreState(std::vector<std::string>& problems) {
+  std::vector<bool> initialized(operators_.size(), false);
   for (size_t i = 0; i < operators_.size(); ++i) {
     OperatorRestore restore;
     if (!tdd_.restore_directory.empty() && i < tdd_.restore.size() && tdd_.restore[i].restored) {
@@ -328,8 +346,14 @@ void StreamTask::RestoreState() {
         }
       }
     }
-    operators_[i]->InitializeState(restore);
+    try {
+      operators_[i]->InitializeState(restore);
+      initialized[i] = true;
+    } catch (const NonRecoverableError& e) {
+      problems.push_back(e.what());
+    }
   }
+  return initialized;
 }
 
 void StreamTask::FireTimers() {

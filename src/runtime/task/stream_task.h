@@ -105,7 +105,10 @@ class StreamTask {
 
   Status Setup();
   void BuildChain();
-  void RestoreState();
+  /// Loads each operator's restore and calls InitializeState; a state
+  /// that does not match (NonRecoverableError) is added to `problems` and
+  /// the operator left out. Returns which operators were initialized.
+  std::vector<bool> RestoreState(std::vector<std::string>& problems);
   void RunSourceLoop();
   void RunInputLoop();
   void ProcessEvent(int channel, const Buffer& buffer);

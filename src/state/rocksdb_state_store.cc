@@ -1,0 +1,729 @@
+// The non-template part of the RocksDB keyed-state backend: the RocksDB
+// instance, the states' reads and writes, snapshots and restores (see
+// include/freshet/internal/rocksdb_keyed_state.h for the layout).
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/snapshot.h>
+#include <rocksdb/write_batch.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include "freshet/internal/rocksdb_keyed_state.h"
+
+namespace freshet::internal {
+namespace {
+
+constexpr size_t kGroupBytes = 2;
+constexpr size_t kTimeBytes = sizeof(Timestamp);
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+void AppendGroup(std::string* out, int key_group) {
+  out->push_back(static_cast<char>((key_group >> 8) & 0xff));
+  out->push_back(static_cast<char>(key_group & 0xff));
+}
+std::string GroupKey(int key_group) {
+  std::string s;
+  AppendGroup(&s, key_group);
+  return s;
+}
+int GroupOf(std::string_view key) {
+  return (static_cast<int>(static_cast<uint8_t>(key[0])) << 8) | static_cast<uint8_t>(key[1]);
+}
+Timestamp TimeOf(std::string_view value) {
+  Timestamp t = 0;
+  std::memcpy(&t, value.data(), kTimeBytes);
+  return t;
+}
+/// The smallest key greater than every key starting with `prefix` (empty:
+/// there is none).
+std::string Successor(std::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty() && static_cast<uint8_t>(s.back()) == 0xff) s.pop_back();
+  if (!s.empty()) s.back() = static_cast<char>(static_cast<uint8_t>(s.back()) + 1);
+  return s;
+}
+
+[[noreturn]] void Fail(const std::string& path, const std::string& what, const rocksdb::Status& s) {
+  throw RocksDBStateError("RocksDB state backend in '" + path + "': " + what + ": " + s.ToString());
+}
+
+}  // namespace
+
+/// One RocksDB instance and its directory; shared by the store and its
+/// snapshots, the last of which closes the instance and removes the
+/// directory.
+struct RocksDBStateStore::Instance {
+  std::string path;
+  rocksdb::Options options;
+  rocksdb::DB* db = nullptr;
+  // One per registered state. Appended to by the task thread only;
+  // snapshots copy the handles they need, which live as long as this.
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  rocksdb::ReadOptions read;
+  rocksdb::WriteOptions write;
+  // Single puts and deletes go through this batch, cleared each time (it
+  // keeps its buffer): DB::Put would make a new batch per call.
+  rocksdb::WriteBatch single;
+
+  Instance() = default;
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  ~Instance() {
+    if (db != nullptr) {
+      for (rocksdb::ColumnFamilyHandle* family : families) db->DestroyColumnFamilyHandle(family).PermitUncheckedError();
+      // The state is discarded with the directory: nothing to flush.
+      db->Close().PermitUncheckedError();
+      delete db;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+struct RocksDBWriteBatch::Impl {
+  rocksdb::WriteBatch batch;
+  std::vector<rocksdb::ColumnFamilyHandle*>* families = nullptr;
+};
+
+RocksDBWriteBatch::RocksDBWriteBatch() : impl_(std::make_unique<Impl>()) {}
+RocksDBWriteBatch::~RocksDBWriteBatch() = default;
+RocksDBWriteBatch::RocksDBWriteBatch(RocksDBWriteBatch&&) noexcept = default;
+RocksDBWriteBatch& RocksDBWriteBatch::operator=(RocksDBWriteBatch&&) noexcept = default;
+void RocksDBWriteBatch::Put(int column_family, std::string_view key, std::string_view value) {
+  rocksdb::Status s = impl_->batch.Put((*impl_->families)[static_cast<size_t>(column_family)], ToSlice(key),
+                                       ToSlice(value));
+  if (!s.ok()) throw RocksDBStateError("RocksDB write batch: " + s.ToString());
+}
+
+// ---------------------------------------------------------------------------
+// The states' helpers.
+
+RocksDBStateBase::RocksDBStateBase(RocksDBStateStore* store, std::optional<StateTtlConfig> ttl, Layout layout)
+    : store_(store), ttl_(std::move(ttl)), layout_(layout) {}
+
+bool RocksDBStateBase::AddRestored(std::string_view key, const uint8_t* value, size_t size, Timestamp now,
+                                   RocksDBWriteBatch& batch) {
+  if (!ValueDecodes(value, size)) return false;
+  std::string& bytes = store_->Scratch();
+  bytes.clear();
+  if (ttl_) bytes.append(reinterpret_cast<const char*>(&now), kTimeBytes);
+  bytes.append(reinterpret_cast<const char*>(value), size);
+  batch.Put(column_family_, key, bytes);
+  return true;
+}
+
+bool RocksDBStateBase::ReadPayload(std::string_view* payload, bool read) {
+  const std::string& key = store_->CurrentKey();
+  if (!store_->Get(column_family_, key, &read_)) return false;
+  if (!ttl_) [[likely]] {
+    *payload = read_;
+    return true;
+  }
+  if (read_.size() < kTimeBytes) {
+    throw RocksDBStateError("RocksDB state backend in '" + store_->Path() + "': a value is shorter than its time");
+  }
+  Timestamp now = store_->Now();
+  Timestamp time = TimeOf(read_);
+  if (time + ttl_->ttl.count() <= now) {
+    store_->Delete(column_family_, key);
+    return false;
+  }
+  if (read && ttl_->update_type == StateTtlConfig::UpdateType::kOnReadAndWrite && time != now) {
+    std::memcpy(read_.data(), &now, kTimeBytes);
+    store_->Put(column_family_, key, read_);
+  }
+  *payload = std::string_view(read_).substr(kTimeBytes);
+  return true;
+}
+
+std::string& RocksDBStateBase::BeginWrite() {
+  write_.clear();
+  if (ttl_) write_.append(kTimeBytes, '\0');
+  return write_;
+}
+
+void RocksDBStateBase::FinishWrite() {
+  if (ttl_) {
+    Timestamp now = store_->Now();
+    std::memcpy(write_.data(), &now, kTimeBytes);
+  }
+  store_->Put(column_family_, store_->CurrentKey(), write_);
+}
+
+void RocksDBStateBase::DeleteCurrent() {
+  if (layout_ == Layout::kValue) {
+    store_->Delete(column_family_, store_->CurrentKey());
+  } else {
+    store_->DeletePrefix(column_family_, store_->CurrentKey());
+  }
+}
+
+void RocksDBStateBase::PutTime(const std::string& key, Timestamp now) {
+  time_.assign(reinterpret_cast<const char*>(&now), kTimeBytes);
+  store_->Put(column_family_, key, time_);
+}
+
+bool RocksDBStateBase::MapAlive(bool read) {
+  if (!ttl_) [[likely]] return true;
+  const std::string& key = store_->CurrentKey();
+  if (!store_->Get(column_family_, key, &time_) || time_.size() < kTimeBytes) return false;
+  Timestamp now = store_->Now();
+  Timestamp time = TimeOf(time_);
+  if (time + ttl_->ttl.count() <= now) {
+    store_->DeletePrefix(column_family_, key);
+    return false;
+  }
+  if (read && ttl_->update_type == StateTtlConfig::UpdateType::kOnReadAndWrite && time != now) PutTime(key, now);
+  return true;
+}
+
+std::string& RocksDBStateBase::BeginEntryKey() {
+  entry_key_.assign(store_->CurrentKey());
+  return entry_key_;
+}
+
+bool RocksDBStateBase::ReadEntry(const std::string& entry_key, std::string_view* value) {
+  if (!store_->Get(column_family_, entry_key, &read_)) return false;
+  *value = read_;
+  return true;
+}
+
+void RocksDBStateBase::PutEntry(const std::string& entry_key, std::string_view value) {
+  if (ttl_) {
+    const std::string& key = store_->CurrentKey();
+    Timestamp now = store_->Now();
+    if (store_->Get(column_family_, key, &time_) && time_.size() >= kTimeBytes &&
+        TimeOf(time_) + ttl_->ttl.count() <= now) {
+      store_->DeletePrefix(column_family_, key);  // the map expired: the entry starts a new one
+    }
+    store_->Put(column_family_, entry_key, value);
+    PutTime(key, now);
+    return;
+  }
+  store_->Put(column_family_, entry_key, value);
+}
+
+void RocksDBStateBase::DeleteEntry(const std::string& entry_key) {
+  store_->Delete(column_family_, entry_key);
+  if (!ttl_) return;
+  const std::string& key = store_->CurrentKey();
+  bool more = false;
+  store_->Scan(column_family_, key, [&more, &key](std::string_view k, std::string_view) {
+    more = k.size() > key.size();
+    return !more;
+  });
+  if (!more) store_->Delete(column_family_, key);  // the map's time goes with its last entry
+}
+
+void RocksDBStateBase::ScanMap(const std::function<bool(std::string_view, std::string_view)>& f) {
+  size_t prefix = store_->CurrentKey().size();
+  store_->Scan(column_family_, store_->CurrentKey(), [&f, prefix](std::string_view k, std::string_view v) {
+    if (k.size() == prefix) return true;  // the map's time
+    return f(k.substr(prefix), v);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+namespace {
+
+struct CapturedState {
+  std::string name;
+  rocksdb::ColumnFamilyHandle* family;
+  RocksDBStateBase::Layout layout;
+  bool ttl;
+  int64_t ttl_ms;
+};
+
+/// A RocksDB snapshot of every state, written in the backend-independent
+/// format on the writer thread.
+class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
+ public:
+  RocksDBKeyedSnapshot(std::shared_ptr<RocksDBStateStore::Instance> instance, std::vector<CapturedState> states,
+                       std::vector<StateInfo> info, Timestamp now, int max_parallelism,
+                       size_t (*key_length)(const uint8_t*, size_t))
+      : instance_(std::move(instance)),
+        snapshot_(instance_->db->GetSnapshot()),
+        states_(std::move(states)),
+        info_(std::move(info)),
+        now_(now),
+        max_parallelism_(max_parallelism),
+        key_length_(key_length) {}
+  ~RocksDBKeyedSnapshot() override { instance_->db->ReleaseSnapshot(snapshot_); }
+  RocksDBKeyedSnapshot(const RocksDBKeyedSnapshot&) = delete;
+  RocksDBKeyedSnapshot& operator=(const RocksDBKeyedSnapshot&) = delete;
+
+  const std::vector<int>& KeyGroups() const override {
+    if (!groups_known_) FindGroups();
+    return groups_;
+  }
+
+  void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+    uint32_t num_states = static_cast<uint32_t>(states_.size());
+    out.Write(&num_states, sizeof(num_states));
+    for (const CapturedState& state : states_) {
+      TypeSerializer<std::string>::Serialize(state.name, out);
+      entries_.Reset();
+      uint64_t n = 0;
+      if (key_group >= 0 && key_group < max_parallelism_) {
+        n = state.layout == RocksDBStateBase::Layout::kValue ? WriteValues(state, key_group)
+                                                              : WriteMaps(state, key_group);
+      }
+      out.Write(&n, sizeof(n));
+      out.Write(entries_.Data(), entries_.Size());
+    }
+  }
+
+  const std::vector<StateInfo>& Info() const override { return info_; }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> Iterate(const CapturedState& state, const rocksdb::Slice* upper) const {
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot_;
+    options.iterate_upper_bound = upper;
+    options.fill_cache = false;
+    return std::unique_ptr<rocksdb::Iterator>(instance_->db->NewIterator(options, state.family));
+  }
+  void Check(const rocksdb::Iterator& it) const {
+    if (!it.status().ok()) Fail(instance_->path, "reading a snapshot", it.status());
+  }
+  bool Live(const CapturedState& state, std::string_view value) const {
+    return !state.ttl || (value.size() >= kTimeBytes && TimeOf(value) + state.ttl_ms > now_);
+  }
+  /// The length of the key group and key bytes at the start of `key`.
+  size_t PrimaryLength(std::string_view key) const {
+    size_t n = key.size() < kGroupBytes ? 0
+                                        : key_length_(reinterpret_cast<const uint8_t*>(key.data()) + kGroupBytes,
+                                                      key.size() - kGroupBytes);
+    if (n == 0) {
+      throw RocksDBStateError("RocksDB state backend in '" + instance_->path + "': a stored key does not decode");
+    }
+    return kGroupBytes + n;
+  }
+
+  void FindGroups() const {
+    std::vector<bool> has(static_cast<size_t>(max_parallelism_), false);
+    std::string upper_key = GroupKey(max_parallelism_);
+    rocksdb::Slice upper(upper_key);
+    for (const CapturedState& state : states_) {
+      auto it = Iterate(state, &upper);
+      it->SeekToFirst();
+      while (it->Valid()) {
+        std::string_view key = ToView(it->key());
+        bool live;
+        if (state.layout == RocksDBStateBase::Layout::kValue) {
+          live = Live(state, ToView(it->value()));
+        } else {
+          // With TTL a map is live when its time entry (its first) is.
+          live = !state.ttl || (PrimaryLength(key) == key.size() && Live(state, ToView(it->value())));
+        }
+        if (!live) {
+          it->Next();
+          continue;
+        }
+        int kg = GroupOf(key);
+        has[static_cast<size_t>(kg)] = true;
+        if (kg + 1 >= max_parallelism_) break;
+        it->Seek(GroupKey(kg + 1));
+      }
+      Check(*it);
+    }
+    for (int kg = 0; kg < max_parallelism_; ++kg) {
+      if (has[static_cast<size_t>(kg)]) groups_.push_back(kg);
+    }
+    groups_known_ = true;
+  }
+
+  uint64_t WriteValues(const CapturedState& state, int key_group) const {
+    std::string lower_key = GroupKey(key_group), upper_key = GroupKey(key_group + 1);
+    rocksdb::Slice upper(upper_key);
+    auto it = Iterate(state, &upper);
+    uint64_t n = 0;
+    for (it->Seek(lower_key); it->Valid(); it->Next()) {
+      std::string_view key = ToView(it->key()), value = ToView(it->value());
+      if (!Live(state, value)) continue;
+      if (state.ttl) value.remove_prefix(kTimeBytes);
+      entries_.Write(key.data() + kGroupBytes, key.size() - kGroupBytes);
+      uint32_t len = static_cast<uint32_t>(value.size());
+      entries_.Write(&len, sizeof(len));
+      entries_.Write(value.data(), value.size());
+      ++n;
+    }
+    Check(*it);
+    return n;
+  }
+
+  // A map's entries are consecutive (its time entry first, with TTL): they
+  // are gathered into the snapshot format of the whole map, a u32 count
+  // then the (user key, user value) bytes.
+  uint64_t WriteMaps(const CapturedState& state, int key_group) const {
+    std::string lower_key = GroupKey(key_group), upper_key = GroupKey(key_group + 1);
+    rocksdb::Slice upper(upper_key);
+    auto it = Iterate(state, &upper);
+    uint64_t n = 0;
+    std::string primary;
+    bool live = false;
+    uint32_t count = 0;
+    auto flush = [&] {
+      if (count == 0) return;
+      entries_.Write(primary.data() + kGroupBytes, primary.size() - kGroupBytes);
+      uint32_t len = static_cast<uint32_t>(sizeof(count) + map_.Size());
+      entries_.Write(&len, sizeof(len));
+      entries_.Write(&count, sizeof(count));
+      entries_.Write(map_.Data(), map_.Size());
+      ++n;
+    };
+    for (it->Seek(lower_key); it->Valid(); it->Next()) {
+      std::string_view key = ToView(it->key()), value = ToView(it->value());
+      size_t primary_length = PrimaryLength(key);
+      if (primary.size() != primary_length || key.compare(0, primary_length, primary) != 0) {
+        flush();
+        primary.assign(key.substr(0, primary_length));
+        count = 0;
+        map_.Reset();
+        live = !state.ttl;  // with TTL, the time entry tells
+      }
+      if (key.size() == primary_length) {
+        live = Live(state, value);
+        continue;
+      }
+      if (!live) continue;
+      map_.Write(key.data() + primary_length, key.size() - primary_length);
+      map_.Write(value.data(), value.size());
+      ++count;
+    }
+    Check(*it);
+    flush();
+    return n;
+  }
+
+  std::shared_ptr<RocksDBStateStore::Instance> instance_;
+  const rocksdb::Snapshot* snapshot_;
+  std::vector<CapturedState> states_;
+  std::vector<StateInfo> info_;
+  Timestamp now_;
+  int max_parallelism_;
+  size_t (*key_length_)(const uint8_t*, size_t);
+  // The writer thread's.
+  mutable bool groups_known_ = false;
+  mutable std::vector<int> groups_;
+  mutable ByteWriter entries_;  // one state's entries in a key group
+  mutable ByteWriter map_;      // one map's entries
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The store.
+
+RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
+                                     const StateBackendOptions& options, const RocksDBKeyCodec& codec)
+    : range_(range), max_parallelism_(max_parallelism), time_(time), codec_(codec) {
+  FRESHET_CHECK_MSG(max_parallelism >= 1 && max_parallelism <= 32768, "max parallelism out of [1, 32768]");
+  std::error_code ec;
+  std::filesystem::path base =
+      options.rocksdb_local_dir.empty() ? std::filesystem::temp_directory_path(ec)
+                                        : std::filesystem::path(options.rocksdb_local_dir);
+  if (ec) throw RocksDBStateError("RocksDB state backend: no temporary directory: " + ec.message());
+  std::filesystem::create_directories(base, ec);
+  if (ec) {
+    throw RocksDBStateError("RocksDB state backend: cannot create the local directory '" + base.string() +
+                            "': " + ec.message());
+  }
+  std::string path = (base / "freshet-rocksdb-XXXXXX").string();
+  if (::mkdtemp(path.data()) == nullptr) {
+    int error = errno;
+    throw RocksDBStateError("RocksDB state backend: cannot create a directory in '" + base.string() +
+                            "': " + std::strerror(error));
+  }
+  auto instance = std::make_shared<Instance>();
+  instance->path = path;  // from here on the instance removes the directory
+  rocksdb::Options& o = instance->options;
+  o.create_if_missing = true;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  o.keep_log_file_num = 1;
+  // The instance holds a copy of checkpointed state: it is rebuilt from a
+  // checkpoint after a failure, never recovered from its own files.
+  o.avoid_flush_during_shutdown = true;
+  o.write_buffer_size = std::max<uint64_t>(uint64_t{4} << 20, options.rocksdb_memory_per_slot / 8);
+  o.max_write_buffer_number = 2;
+  rocksdb::Status s = rocksdb::DB::Open(o, path, &instance->db);
+  if (!s.ok()) Fail(path, "opening", s);
+  instance->write.disableWAL = true;
+  instance_ = std::move(instance);
+}
+
+RocksDBStateStore::~RocksDBStateStore() {
+  // States first: they refer to the store.
+  states_.clear();
+}
+
+const std::string& RocksDBStateStore::Path() const { return instance_->path; }
+
+Timestamp RocksDBStateStore::Now() const { return time_ != nullptr ? time_->CurrentProcessingTime() : 0; }
+
+void RocksDBStateStore::SerializeCurrentKey() {
+  FRESHET_CHECK_MSG(current_key_ != nullptr, "keyed state accessed without a current key");
+  key_bytes_.clear();
+  AppendGroup(&key_bytes_, codec_.key_group(current_key_, max_parallelism_));
+  codec_.serialize(current_key_, &key_bytes_);
+  key_stale_ = false;
+}
+
+KeyedStateBase* RocksDBStateStore::Find(const std::string& name) {
+  auto it = states_.find(name);
+  return it == states_.end() ? nullptr : it->second.get();
+}
+
+KeyedStateBase* RocksDBStateStore::Register(const std::string& name, std::unique_ptr<KeyedStateBase> made) {
+  auto* typed = dynamic_cast<RocksDBStateBase*>(made.get());
+  if (typed == nullptr) throw std::logic_error("state '" + name + "' was not made for the RocksDB backend");
+  std::unique_ptr<RocksDBStateBase> state(typed);
+  made.release();
+  for (const StateInfo& old : restored_info_) {
+    if (old.name == name && (old.kind != state->Kind() || old.type_name != state->Type().name())) {
+      ReportRestoreProblem("keyed state '" + name + "' was saved as " + old.kind + " state of type '" +
+                           old.type_name + "' and is now requested as " + state->Kind() + " state of type '" +
+                           state->Type().name() + "'; a state's kind and type must not change across a restore");
+      pending_.erase(name);  // the saved values do not fit: the state starts empty
+    }
+  }
+  // Column families are numbered: a state's name may be anything, "default" too.
+  rocksdb::ColumnFamilyHandle* family = nullptr;
+  rocksdb::Status s = instance_->db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance_->options),
+                                                        std::to_string(instance_->families.size()), &family);
+  if (!s.ok()) Fail(instance_->path, "creating the column family of state '" + name + "'", s);
+  instance_->families.push_back(family);
+  state->SetColumnFamily(static_cast<int>(instance_->families.size() - 1));
+  RocksDBStateBase* registered = states_.emplace(name, std::move(state)).first->second.get();
+
+  auto pending = pending_.find(name);
+  if (pending != pending_.end()) {
+    PendingEntries entries = std::move(pending->second);
+    pending_.erase(pending);
+    RocksDBWriteBatch batch = NewBatch();
+    Timestamp now = Now();
+    for (PendingEntries::Block& block : entries.blocks) {
+      Status added = AddEntries(name, *registered, reinterpret_cast<const uint8_t*>(block.bytes.data()),
+                                block.bytes.size(), block.count, now, batch);
+      if (!added.IsOk()) throw std::runtime_error(added.Message());
+      std::string().swap(block.bytes);
+    }
+    Write(batch);
+  }
+  return registered;
+}
+
+bool RocksDBStateStore::Get(int column_family, std::string_view key, std::string* value) {
+  rocksdb::Status s = instance_->db->Get(instance_->read, instance_->families[static_cast<size_t>(column_family)],
+                                         ToSlice(key), value);
+  if (s.ok()) return true;
+  if (s.IsNotFound()) return false;
+  Fail(instance_->path, "reading", s);
+}
+
+void RocksDBStateStore::Put(int column_family, std::string_view key, std::string_view value) {
+  rocksdb::WriteBatch& batch = instance_->single;
+  batch.Clear();
+  rocksdb::Status s =
+      batch.Put(instance_->families[static_cast<size_t>(column_family)], ToSlice(key), ToSlice(value));
+  if (s.ok()) s = instance_->db->Write(instance_->write, &batch);
+  if (!s.ok()) Fail(instance_->path, "writing", s);
+}
+
+void RocksDBStateStore::Delete(int column_family, std::string_view key) {
+  rocksdb::WriteBatch& batch = instance_->single;
+  batch.Clear();
+  rocksdb::Status s = batch.Delete(instance_->families[static_cast<size_t>(column_family)], ToSlice(key));
+  if (s.ok()) s = instance_->db->Write(instance_->write, &batch);
+  if (!s.ok()) Fail(instance_->path, "deleting", s);
+}
+
+void RocksDBStateStore::Scan(int column_family, std::string_view prefix,
+                             const std::function<bool(std::string_view, std::string_view)>& f) {
+  std::string upper_key = Successor(prefix);
+  rocksdb::Slice upper(upper_key);
+  rocksdb::ReadOptions options = instance_->read;
+  if (!upper_key.empty()) options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(
+      instance_->db->NewIterator(options, instance_->families[static_cast<size_t>(column_family)]));
+  for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+    std::string_view key = ToView(it->key());
+    if (key.substr(0, prefix.size()) != prefix) break;
+    if (!f(key, ToView(it->value()))) return;
+  }
+  if (!it->status().ok()) Fail(instance_->path, "iterating", it->status());
+}
+
+void RocksDBStateStore::DeletePrefix(int column_family, std::string_view prefix) {
+  rocksdb::WriteBatch batch;
+  rocksdb::ColumnFamilyHandle* family = instance_->families[static_cast<size_t>(column_family)];
+  rocksdb::Status s;
+  Scan(column_family, prefix, [&](std::string_view key, std::string_view) {
+    s = batch.Delete(family, ToSlice(key));
+    return s.ok();
+  });
+  if (s.ok()) s = instance_->db->Write(instance_->write, &batch);
+  if (!s.ok()) Fail(instance_->path, "deleting", s);
+}
+
+void RocksDBStateStore::Write(RocksDBWriteBatch& batch) {
+  rocksdb::Status s = instance_->db->Write(instance_->write, &batch.Get().batch);
+  if (!s.ok()) Fail(instance_->path, "writing", s);
+}
+
+std::unique_ptr<KeyedStateSnapshot> RocksDBStateStore::Snapshot() {
+  std::vector<CapturedState> states;
+  std::vector<StateInfo> info;
+  states.reserve(states_.size());
+  for (const auto& [name, state] : states_) {
+    const auto& ttl = state->Ttl();
+    states.push_back({name, instance_->families[static_cast<size_t>(state->ColumnFamily())], state->GetLayout(),
+                      ttl.has_value(), ttl ? ttl->ttl.count() : 0});
+    info.push_back({name, state->Kind(), state->Type().name()});
+  }
+  return std::make_unique<RocksDBKeyedSnapshot>(instance_, std::move(states), std::move(info), Now(),
+                                                max_parallelism_, codec_.length);
+}
+
+RocksDBWriteBatch RocksDBStateStore::NewBatch() {
+  RocksDBWriteBatch batch;
+  batch.Get().families = &instance_->families;
+  return batch;
+}
+
+Status RocksDBStateStore::AddEntries(const std::string& name, RocksDBStateBase& state, const uint8_t* data,
+                                     size_t size, uint64_t count, Timestamp now, RocksDBWriteBatch& batch) {
+  ByteReader r(data, size);
+  std::string& key = restore_key_;
+  for (uint64_t e = 0; e < count; ++e) {
+    const uint8_t* at = data + (size - r.Remaining());
+    int kg = 0;
+    size_t key_length = codec_.parse(at, r.Remaining(), max_parallelism_, &kg);
+    r.Take(key_length);
+    uint32_t len = 0;
+    r.Read(&len, sizeof(len));
+    const uint8_t* value = r.Take(len);
+    if (key_length == 0 || r.Failed()) return Status::Corruption("keyed state snapshot does not decode");
+    key.clear();
+    AppendGroup(&key, kg);
+    key.append(reinterpret_cast<const char*>(at), key_length);
+    if (!state.AddRestored(key, value, len, now, batch)) {
+      return Status::Corruption("state '" + name + "' does not decode from its snapshot");
+    }
+  }
+  return Status::Ok();
+}
+
+Status RocksDBStateStore::RestoreKeyGroup(const uint8_t* data, size_t size) {
+  ByteReader r(data, size);
+  uint32_t num_states = 0;
+  r.Read(&num_states, sizeof(num_states));
+  struct Entries {
+    std::string name;
+    const uint8_t* begin;
+    size_t size;
+    uint64_t count;
+  };
+  std::vector<Entries> parsed;
+  for (uint32_t i = 0; i < num_states && !r.Failed(); ++i) {
+    std::string name;
+    TypeSerializer<std::string>::Deserialize(r, name);
+    uint64_t n = 0;
+    r.Read(&n, sizeof(n));
+    // Check every entry's framing and key before anything is applied.
+    const uint8_t* begin = data + (size - r.Remaining());
+    for (uint64_t e = 0; e < n && !r.Failed(); ++e) {
+      int kg = 0;
+      size_t key_length = codec_.parse(data + (size - r.Remaining()), r.Remaining(), max_parallelism_, &kg);
+      if (key_length == 0) {
+        r.Fail();
+        break;
+      }
+      r.Take(key_length);
+      uint32_t len = 0;
+      r.Read(&len, sizeof(len));
+      if (r.Take(len) == nullptr) break;
+      if (!range_.Contains(kg)) {
+        return Status::Corruption("restored key belongs to key group " + std::to_string(kg) +
+                                  ", outside this operator's range");
+      }
+    }
+    if (r.Failed()) break;
+    parsed.push_back({std::move(name), begin, static_cast<size_t>(data + (size - r.Remaining()) - begin), n});
+  }
+  if (r.Failed() || r.Remaining() != 0) return Status::Corruption("keyed state snapshot does not decode");
+  // Then the values of registered states, all into one batch, written
+  // only when every one decodes.
+  RocksDBWriteBatch batch = NewBatch();
+  Timestamp now = Now();
+  bool any = false;
+  for (const Entries& entries : parsed) {
+    if (entries.count == 0) continue;
+    auto state = states_.find(entries.name);
+    if (state == states_.end()) continue;
+    FRESHET_RETURN_IF_ERROR(
+        AddEntries(entries.name, *state->second, entries.begin, entries.size, entries.count, now, batch));
+    any = true;
+  }
+  if (any) Write(batch);
+  for (const Entries& entries : parsed) {
+    if (entries.count == 0 || states_.count(entries.name) > 0) continue;
+    pending_[entries.name].blocks.push_back(
+        {std::string(reinterpret_cast<const char*>(entries.begin), entries.size), entries.count});
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> RocksDBStateStore::KeysWithState(const std::string& name) {
+  std::vector<std::string> keys;
+  auto found = states_.find(name);
+  if (found == states_.end()) return keys;
+  const RocksDBStateBase& state = *found->second;
+  const auto& ttl = state.Ttl();
+  Timestamp now = Now();
+  auto live = [&](std::string_view value) {
+    return !ttl || (value.size() >= kTimeBytes && TimeOf(value) + ttl->ttl.count() > now);
+  };
+  Scan(state.ColumnFamily(), std::string_view(), [&](std::string_view key, std::string_view value) {
+    if (key.size() < kGroupBytes) return true;
+    if (state.GetLayout() == RocksDBStateBase::Layout::kValue) {
+      if (live(value)) keys.emplace_back(key.substr(kGroupBytes));
+      return true;
+    }
+    size_t n = codec_.length(reinterpret_cast<const uint8_t*>(key.data()) + kGroupBytes, key.size() - kGroupBytes);
+    std::string_view primary = key.substr(kGroupBytes, n);
+    if (!keys.empty() && keys.back() == primary) return true;
+    // With TTL a map's first entry is its time.
+    if (!ttl || (n + kGroupBytes == key.size() && live(value))) keys.emplace_back(primary);
+    return true;
+  });
+  return keys;
+}
+
+size_t RocksDBStateStore::NumKeys() {
+  std::set<std::string> keys;
+  for (const auto& [name, state] : states_) {
+    Scan(state->ColumnFamily(), std::string_view(), [&](std::string_view key, std::string_view) {
+      size_t n = state->GetLayout() == RocksDBStateBase::Layout::kValue
+                     ? key.size()
+                     : kGroupBytes + codec_.length(reinterpret_cast<const uint8_t*>(key.data()) + kGroupBytes,
+                                                   key.size() - kGroupBytes);
+      keys.emplace(key.substr(0, n));
+      return true;
+    });
+  }
+  return keys.size();
+}
+
+}  // namespace freshet::internal
