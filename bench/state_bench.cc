@@ -1,9 +1,16 @@
-// Keyed-state benchmarks of the heap backend: ValueState<int64_t> on int64
-// keys.
+// Keyed-state benchmarks: ValueState<int64_t> on int64 keys, on the heap
+// backend (and, with --compare-backends, on RocksDB).
 //
 //   freshet_state_bench [--keys N] [--updates N] [--runs R]
 //   freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]
 //   freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] [--dir D]
+//   freshet_state_bench --compare-backends [--keys N] [--updates N] [--runs R] [--dir D]
+//
+// --compare-backends (default 1 M keys, 2 M operations): per run, the heap
+// and then the RocksDB backend (an instance under D, default /tmp): insert
+// N keys, then N random read-modify-write updates (Value() + Update()),
+// then N random reads (Value()); operations per second, and the heap /
+// RocksDB ratio of each run. Medians of R runs (default 3).
 //
 // Default mode. Phase 1 inserts N keys (one ValueState entry each) and
 // reports resident memory growth / N. Phase 2 runs random read-modify-write
@@ -129,6 +136,98 @@ struct KeyedState {
   freshet::ValueState<V>* state = nullptr;
   int64_t key = 0;
 };
+
+// ---- --compare-backends: heap against RocksDB --------------------------------------
+
+struct BackendFigures {
+  double insert_per_s = 0;
+  double update_per_s = 0;
+  double get_per_s = 0;
+};
+
+BackendFigures RunBackend(freshet::StateBackendOptions::Type type, int64_t keys, int64_t ops, const std::string& dir) {
+  freshet::StateBackendOptions options;
+  options.type = type;
+  options.rocksdb_local_dir = dir;
+  const freshet::KeyGroupRange range{0, kMaxParallelism - 1};
+  std::unique_ptr<freshet::internal::KeyedStateBackend<int64_t>> backend;
+  if (type == freshet::StateBackendOptions::Type::kRocksDB) {
+    backend = std::make_unique<freshet::internal::RocksDBKeyedStateBackend<int64_t>>(range, kMaxParallelism,
+                                                                                       nullptr, options);
+  } else {
+    backend = std::make_unique<Backend>(range, kMaxParallelism, nullptr);
+  }
+  freshet::RuntimeContext runtime("bench", 0, 1, kMaxParallelism, 0);
+  runtime.SetKeyedStateStore(backend.get());
+  auto& state = runtime.GetState(freshet::ValueStateDescriptor<int64_t>("value", 0));
+  BackendFigures f;
+  int64_t key = 0;
+  auto start = Clock::now();
+  for (int64_t k = 0; k < keys; ++k) {
+    key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
+    backend->SetCurrentKey(key);
+    state.Update(k);
+  }
+  f.insert_per_s = static_cast<double>(keys) / Seconds(start);
+  uint64_t r = 88172645463325252ULL;
+  auto next = [&r] {
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    return r;
+  };
+  start = Clock::now();
+  for (int64_t i = 0; i < ops; ++i) {
+    key = static_cast<int64_t>(Mix(next() % static_cast<uint64_t>(keys)));
+    backend->SetCurrentKey(key);
+    state.Update(state.Value() + 1);
+  }
+  f.update_per_s = static_cast<double>(ops) / Seconds(start);
+  int64_t sum = 0;
+  start = Clock::now();
+  for (int64_t i = 0; i < ops; ++i) {
+    key = static_cast<int64_t>(Mix(next() % static_cast<uint64_t>(keys)));
+    backend->SetCurrentKey(key);
+    sum += state.Value();
+  }
+  f.get_per_s = static_cast<double>(ops) / Seconds(start);
+  // Every key holds its number plus the updates it got: the sum is at least
+  // the sum of the numbers.
+  if (sum < 0) {
+    std::fprintf(stderr, "reads returned a negative sum\n");
+    std::exit(1);
+  }
+  return f;
+}
+
+int RunCompareBackends(int64_t keys, int64_t ops, int runs, const std::string& dir) {
+  using Type = freshet::StateBackendOptions::Type;
+  std::vector<double> heap_update, rocks_update, heap_get, rocks_get, update_ratio, get_ratio;
+  for (int run = 1; run <= runs; ++run) {
+    BackendFigures heap = RunBackend(Type::kHeap, keys, ops, dir);
+    BackendFigures rocks = RunBackend(Type::kRocksDB, keys, ops, dir);
+    std::printf(
+        "run %d: heap insert %.2f M/s, update %.2f M/s, get %.2f M/s; RocksDB insert %.3f M/s, update %.3f M/s, "
+        "get %.3f M/s; heap / RocksDB: update %.1fx, get %.1fx\n",
+        run, heap.insert_per_s / 1e6, heap.update_per_s / 1e6, heap.get_per_s / 1e6, rocks.insert_per_s / 1e6,
+        rocks.update_per_s / 1e6, rocks.get_per_s / 1e6, heap.update_per_s / rocks.update_per_s,
+        heap.get_per_s / rocks.get_per_s);
+    std::fflush(stdout);
+    heap_update.push_back(heap.update_per_s);
+    rocks_update.push_back(rocks.update_per_s);
+    heap_get.push_back(heap.get_per_s);
+    rocks_get.push_back(rocks.get_per_s);
+    update_ratio.push_back(heap.update_per_s / rocks.update_per_s);
+    get_ratio.push_back(heap.get_per_s / rocks.get_per_s);
+  }
+  std::printf(
+      "median over %d runs, %lld keys, %lld operations: heap update %.2f M/s, get %.2f M/s; RocksDB update %.3f "
+      "M/s, get %.3f M/s; heap / RocksDB (per-run ratios): update %.1fx, get %.1fx\n",
+      runs, static_cast<long long>(keys), static_cast<long long>(ops), Median(heap_update) / 1e6,
+      Median(heap_get) / 1e6, Median(rocks_update) / 1e6, Median(rocks_get) / 1e6, Median(update_ratio),
+      Median(get_ratio));
+  return 0;
+}
 
 // ---- default mode: update throughput and memory per entry -------------------------
 
@@ -468,9 +567,10 @@ int RunLatency(int64_t keys, double rate, double seconds, double settle_s, int r
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum class Mode { kThroughput, kSnapshot, kLatency } mode = Mode::kThroughput;
+  enum class Mode { kThroughput, kSnapshot, kLatency, kCompareBackends } mode = Mode::kThroughput;
   int64_t keys = -1;
   int64_t updates = 20'000'000;
+  bool updates_set = false;
   int64_t value_bytes = 0;
   int runs = -1;
   double rate = 1'000'000;
@@ -485,6 +585,7 @@ int main(int argc, char** argv) {
       keys = std::atoll(argv[++i]);
     } else if (a == "--updates" && i + 1 < argc) {
       updates = std::atoll(argv[++i]);
+      updates_set = true;
     } else if (a == "--runs" && i + 1 < argc) {
       runs = std::atoi(argv[++i]);
     } else if (a == "--rate" && i + 1 < argc) {
@@ -501,12 +602,15 @@ int main(int argc, char** argv) {
       mode = Mode::kSnapshot;
     } else if (a == "--latency") {
       mode = Mode::kLatency;
+    } else if (a == "--compare-backends") {
+      mode = Mode::kCompareBackends;
     } else {
       std::fprintf(stderr,
                    "usage: freshet_state_bench [--keys N] [--updates N] [--runs R]\n"
                    "       freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]\n"
                    "       freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] "
-                   "[--dir D]\n");
+                   "[--dir D]\n"
+                   "       freshet_state_bench --compare-backends [--keys N] [--updates N] [--runs R] [--dir D]\n");
       return 2;
     }
   }
@@ -523,6 +627,10 @@ int main(int argc, char** argv) {
     case Mode::kLatency:
       std::printf("command: %s\n", command.c_str());
       return RunLatency(keys > 0 ? keys : 40'000'000, rate, seconds, settle_s, runs > 0 ? runs : 3, dir);
+    case Mode::kCompareBackends:
+      std::printf("command: %s\n", command.c_str());
+      return RunCompareBackends(keys > 0 ? keys : 1'000'000, updates_set ? updates : 2'000'000, runs > 0 ? runs : 3,
+                                dir);
   }
   return 0;
 }

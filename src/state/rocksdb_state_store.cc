@@ -3,7 +3,10 @@
 // include/freshet/internal/rocksdb_keyed_state.h for the layout).
 
 #include <rocksdb/db.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
@@ -457,6 +460,18 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
   o.avoid_flush_during_shutdown = true;
   o.write_buffer_size = std::max<uint64_t>(uint64_t{4} << 20, options.rocksdb_memory_per_slot / 8);
   o.max_write_buffer_number = 2;
+  // Point lookups dominate keyed state: a Bloom filter per table (and per
+  // memtable) lets a lookup skip the files that do not hold the key, and a
+  // block cache keeps hot blocks decoded.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  table.block_cache = rocksdb::NewLRUCache(std::max<uint64_t>(uint64_t{8} << 20, options.rocksdb_memory_per_slot / 2));
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  o.memtable_prefix_bloom_size_ratio = 0.1;
+  o.memtable_whole_key_filtering = true;
+  // One writer (the task thread): the memtable's single-writer insert path.
+  o.allow_concurrent_memtable_write = false;
   rocksdb::Status s = rocksdb::DB::Open(o, path, &instance->db);
   if (!s.ok()) Fail(path, "opening", s);
   instance->write.disableWAL = true;
