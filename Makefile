@@ -38,7 +38,7 @@ asan: deps
 tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_SANITIZE=thread -DFRESHET_BUILD_BENCH=OFF > /dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	@cd build-tsan && ctest --output-on-failure -j $(JOBS) -LE slow --timeout 1200
+	@cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) -LE slow --timeout 1200
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan

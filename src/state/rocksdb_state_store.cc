@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <system_error>
 
@@ -449,6 +450,10 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
     throw RocksDBStateError("RocksDB state backend: cannot create a directory in '" + base.string() +
                             "': " + std::strerror(error));
   }
+  // Opening is rare (once per operator instance) and RocksDB sets up
+  // process-wide registries lazily on the first opens: one open at a time.
+  static std::mutex open_mutex;
+  std::lock_guard<std::mutex> open_lock(open_mutex);
   auto instance = std::make_shared<Instance>();
   instance->path = path;  // from here on the instance removes the directory
   rocksdb::Options& o = instance->options;
