@@ -25,28 +25,16 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace freshet {
 namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory per test, removed at the end.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("freshet-file-sink-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Path() const { return path_.string(); }
-  std::string Sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test_support::TempDir("freshet-file-sink") {}
 };
 
 /// Regular files under `root` by path relative to it: visible ones, and

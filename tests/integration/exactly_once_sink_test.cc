@@ -32,27 +32,16 @@
 #include "freshet/freshet.h"
 #include "freshet/two_phase_commit.h"
 
+#include "support/temp_dir.h"
+
 namespace freshet {
 namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory per test, removed at the end.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("freshet-e2e-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test_support::TempDir("freshet-e2e") {}
 };
 
 struct Seq {
