@@ -112,8 +112,10 @@ class SequenceChecker : public KeyedProcessFunction<int64_t, Seq, Seq> {
 };
 
 /// Fails its subtask once per attempt below `attempts`, after a number of
-/// records that differs per attempt and subtask.
-class FaultInjector : public RichMapFunction<Seq, Seq> {
+/// records that differs per attempt and subtask and once the attempt has
+/// completed a checkpoint (so that every restart resumes from one, however
+/// slow the build: sanitizers, RocksDB).
+class FaultInjector : public RichMapFunction<Seq, Seq>, public CheckpointListener {
  public:
   explicit FaultInjector(int attempts) : attempts_(attempts) {}
   void Open() override {
@@ -124,8 +126,12 @@ class FaultInjector : public RichMapFunction<Seq, Seq> {
                    ? 1000 + 500 * rc.GetAttemptNumber() + 300 * rc.GetIndexOfThisSubtask()
                    : -1;
   }
+  void NotifyCheckpointComplete(CheckpointId) override { checkpointed_ = true; }
   Seq Map(const Seq& s) override {
-    if (++seen_ == fail_at_) throw std::runtime_error("injected failure");
+    if (++seen_ >= fail_at_ && fail_at_ > 0 && checkpointed_) {
+      fail_at_ = -1;
+      throw std::runtime_error("injected failure");
+    }
     return s;
   }
 
@@ -133,6 +139,7 @@ class FaultInjector : public RichMapFunction<Seq, Seq> {
   int attempts_;
   int64_t fail_at_ = -1;
   int64_t seen_ = 0;
+  bool checkpointed_ = false;
 };
 
 void RecordFinal(const Seq& s) {
