@@ -646,49 +646,21 @@ Status RocksDBStateStore::AddEntries(const std::string& name, RocksDBStateBase& 
 }
 
 Status RocksDBStateStore::RestoreKeyGroup(const uint8_t* data, size_t size) {
-  ByteReader r(data, size);
-  uint32_t num_states = 0;
-  r.Read(&num_states, sizeof(num_states));
-  struct Entries {
-    std::string name;
-    const uint8_t* begin;
-    size_t size;
-    uint64_t count;
-  };
-  std::vector<Entries> parsed;
-  for (uint32_t i = 0; i < num_states && !r.Failed(); ++i) {
-    std::string name;
-    TypeSerializer<std::string>::Deserialize(r, name);
-    uint64_t n = 0;
-    r.Read(&n, sizeof(n));
-    // Check every entry's framing and key before anything is applied.
-    const uint8_t* begin = data + (size - r.Remaining());
-    for (uint64_t e = 0; e < n && !r.Failed(); ++e) {
-      int kg = 0;
-      size_t key_length = codec_.parse(data + (size - r.Remaining()), r.Remaining(), max_parallelism_, &kg);
-      if (key_length == 0) {
-        r.Fail();
-        break;
-      }
-      r.Take(key_length);
-      uint32_t len = 0;
-      r.Read(&len, sizeof(len));
-      if (r.Take(len) == nullptr) break;
-      if (!range_.Contains(kg)) {
-        return Status::Corruption("restored key belongs to key group " + std::to_string(kg) +
-                                  ", outside this operator's range");
-      }
-    }
-    if (r.Failed()) break;
-    parsed.push_back({std::move(name), begin, static_cast<size_t>(data + (size - r.Remaining()) - begin), n});
-  }
-  if (r.Failed() || r.Remaining() != 0) return Status::Corruption("keyed state snapshot does not decode");
+  // Every entry's framing and key are checked before anything is applied.
+  Result<std::vector<KeyGroupStateEntries>> parsed = ParseKeyGroupBlock(data, size, range_, [&](ByteReader& r) {
+    int kg = 0;
+    size_t key_length = codec_.parse(data + (size - r.Remaining()), r.Remaining(), max_parallelism_, &kg);
+    if (key_length == 0) return -1;
+    r.Take(key_length);
+    return kg;
+  });
+  if (!parsed.IsOk()) return parsed.GetStatus();
   // Then the values of registered states, all into one batch, written
   // only when every one decodes.
   RocksDBWriteBatch batch = NewBatch();
   Timestamp now = Now();
   bool any = false;
-  for (const Entries& entries : parsed) {
+  for (const KeyGroupStateEntries& entries : *parsed) {
     if (entries.count == 0) continue;
     auto state = states_.find(entries.name);
     if (state == states_.end()) continue;
@@ -697,7 +669,7 @@ Status RocksDBStateStore::RestoreKeyGroup(const uint8_t* data, size_t size) {
     any = true;
   }
   if (any) Write(batch);
-  for (const Entries& entries : parsed) {
+  for (const KeyGroupStateEntries& entries : *parsed) {
     if (entries.count == 0 || states_.count(entries.name) > 0) continue;
     pending_[entries.name].blocks.push_back(
         {std::string(reinterpret_cast<const char*>(entries.begin), entries.size), entries.count});

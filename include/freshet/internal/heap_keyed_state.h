@@ -429,6 +429,54 @@ class KeyedStateStore {
   std::string operator_name_;
 };
 
+/// One state's entries in a key-group block: `count` times (key, u32
+/// length, value), `size` bytes from `begin`.
+struct KeyGroupStateEntries {
+  std::string name;
+  const uint8_t* begin;
+  size_t size;
+  uint64_t count;
+};
+
+/// Splits a key-group block (the format of KeyedStateBackend::
+/// SnapshotKeyGroup) into its states' entries, checking every entry before
+/// the caller applies any: `read_key(ByteReader&)` reads one key and
+/// returns its key group, or -1 when the key does not decode. Corruption
+/// when the block does not decode or a key is outside `range`.
+template <class ReadKey>
+Result<std::vector<KeyGroupStateEntries>> ParseKeyGroupBlock(const uint8_t* data, size_t size,
+                                                             const KeyGroupRange& range, ReadKey read_key) {
+  ByteReader r(data, size);
+  uint32_t num_states = 0;
+  r.Read(&num_states, sizeof(num_states));
+  std::vector<KeyGroupStateEntries> parsed;
+  for (uint32_t i = 0; i < num_states && !r.Failed(); ++i) {
+    std::string name;
+    TypeSerializer<std::string>::Deserialize(r, name);
+    uint64_t n = 0;
+    r.Read(&n, sizeof(n));
+    const uint8_t* begin = data + (size - r.Remaining());
+    for (uint64_t e = 0; e < n && !r.Failed(); ++e) {
+      int key_group = read_key(r);
+      if (key_group < 0) {
+        r.Fail();
+        break;
+      }
+      uint32_t len = 0;
+      r.Read(&len, sizeof(len));
+      if (r.Take(len) == nullptr) break;
+      if (!range.Contains(key_group)) {
+        return Status::Corruption("restored key belongs to key group " + std::to_string(key_group) +
+                                  ", outside this operator's range");
+      }
+    }
+    if (r.Failed()) break;
+    parsed.push_back({std::move(name), begin, static_cast<size_t>(data + (size - r.Remaining()) - begin), n});
+  }
+  if (r.Failed() || r.Remaining() != 0) return Status::Corruption("keyed state snapshot does not decode");
+  return parsed;
+}
+
 /// The keyed-state backend of one keyed operator instance, for keys of
 /// type K: the heap backend (HeapKeyedStateBackend) or RocksDB
 /// (RocksDBKeyedStateBackend, rocksdb_keyed_state.h); operators make one
@@ -938,39 +986,13 @@ class HeapKeyedStateBackend final : private SlotAccess, public KeyedStateBackend
   /// Loads a key group written by SnapshotKeyGroup. States not registered
   /// yet keep their entries (as bytes) until they are.
   Status RestoreKeyGroup(const uint8_t* data, size_t size) override {
-    ByteReader r(data, size);
-    uint32_t num_states = 0;
-    r.Read(&num_states, sizeof(num_states));
-    struct Entries {
-      std::string name;
-      const uint8_t* begin;
-      size_t size;
-      uint64_t count;
-    };
-    std::vector<Entries> parsed;
-    for (uint32_t i = 0; i < num_states && !r.Failed(); ++i) {
-      std::string name;
-      TypeSerializer<std::string>::Deserialize(r, name);
-      uint64_t n = 0;
-      r.Read(&n, sizeof(n));
-      // Check every entry before anything is applied.
-      const uint8_t* begin = data + (size - r.Remaining());
-      K key{};
-      for (uint64_t e = 0; e < n && !r.Failed(); ++e) {
-        TypeSerializer<K>::Deserialize(r, key);
-        uint32_t len = 0;
-        r.Read(&len, sizeof(len));
-        if (r.Take(len) == nullptr) break;
-        if (!range_.Contains(KeyGroupOf(key))) {
-          return Status::Corruption("restored key belongs to key group " + std::to_string(KeyGroupOf(key)) +
-                                    ", outside this operator's range");
-        }
-      }
-      if (r.Failed()) break;
-      parsed.push_back({std::move(name), begin, static_cast<size_t>(data + (size - r.Remaining()) - begin), n});
-    }
-    if (r.Failed() || r.Remaining() != 0) return Status::Corruption("keyed state snapshot does not decode");
-    for (Entries& entries : parsed) {
+    K key{};
+    Result<std::vector<KeyGroupStateEntries>> parsed = ParseKeyGroupBlock(data, size, range_, [&](ByteReader& r) {
+      TypeSerializer<K>::Deserialize(r, key);
+      return r.Failed() ? -1 : KeyGroupOf(key);
+    });
+    if (!parsed.IsOk()) return parsed.GetStatus();
+    for (KeyGroupStateEntries& entries : *parsed) {
       if (entries.count == 0) continue;
       auto state = states_.find(entries.name);
       if (state != states_.end()) {
