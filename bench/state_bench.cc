@@ -5,6 +5,16 @@
 //   freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]
 //   freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] [--dir D]
 //   freshet_state_bench --compare-backends [--keys N] [--updates N] [--runs R] [--dir D]
+//   freshet_state_bench --incremental [--keys N] [--value-bytes B] [--runs R] [--dir D]
+//
+// --incremental: RocksDB with incremental checkpoints, for states of 64,
+// 256 and 1024 MB of keys and values (or N keys) with B-byte string values
+// (default 100). Per run: fill a fresh instance; checkpoint 1 (the task
+// thread's part: flush and hard links; the writer's: uploads into the
+// shared directory, state file, sync) and the bytes uploaded; change 1% of
+// the keys; checkpoint 2, likewise; restore checkpoint 2 into a new
+// instance (load, link, open), checking a sample of values. Everything
+// under D (default /tmp). Medians of R runs (default 3).
 //
 // --compare-backends (default 1 M keys, 2 M operations): per run, the heap
 // and then the RocksDB backend (an instance under D, default /tmp): insert
@@ -564,10 +574,161 @@ int RunLatency(int64_t keys, double rate, double seconds, double settle_s, int r
   return 0;
 }
 
+// ---- --incremental: incremental checkpoints of the RocksDB backend -----------------
+
+struct IncrementalFigures {
+  double fill_s = 0;
+  double first_sync_ms = 0, first_async_s = 0, first_mb = 0;
+  double second_sync_ms = 0, second_async_s = 0, second_mb = 0;
+  double restore_s = 0;
+};
+
+uint64_t DirectoryBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) total += e.file_size();
+  return total;
+}
+
+/// One RocksDB operator instance with incremental checkpoints configured.
+struct RocksInstance {
+  explicit RocksInstance(const std::string& local_dir) : runtime("bench", 0, 1, kMaxParallelism, 0) {
+    ctx.key_groups = freshet::KeyGroupRange{0, kMaxParallelism - 1};
+    ctx.max_parallelism = kMaxParallelism;
+    ctx.state_backend.type = freshet::StateBackendOptions::Type::kRocksDB;
+    ctx.state_backend.rocksdb_local_dir = local_dir;
+    ctx.state_backend.incremental = true;
+    backend = std::make_unique<freshet::internal::RocksDBKeyedStateBackend<int64_t>>(
+        ctx.key_groups, kMaxParallelism, nullptr, ctx.state_backend, &ctx);
+    runtime.SetKeyedStateStore(backend.get());
+  }
+  void Register() { state = &runtime.GetState(freshet::ValueStateDescriptor<std::string>("value")); }
+  void Put(int64_t k, int version, size_t value_bytes) {
+    key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
+    backend->SetCurrentKey(key);
+    std::string v = ValueFor<std::string>(k + version * 7919, value_bytes);
+    state->Update(v);
+  }
+  freshet::internal::OperatorContext ctx;
+  std::unique_ptr<freshet::internal::RocksDBKeyedStateBackend<int64_t>> backend;
+  freshet::RuntimeContext runtime;
+  freshet::ValueState<std::string>* state = nullptr;
+  int64_t key = 0;
+};
+
+/// Takes checkpoint `id` of `instance` into `base`: the task thread's part
+/// (Snapshot(): flush and hard links) and the writer's (uploads, state
+/// file, sync); completes it. Returns the handle.
+freshet::internal::OperatorStateHandle IncrementalCheckpoint(RocksInstance& instance, const std::string& base,
+                                                             freshet::CheckpointId id, double* sync_ms,
+                                                             double* async_s) {
+  const std::string directory = freshet::internal::CheckpointDirectory(base, "bench", id);
+  instance.ctx.checkpoint_id = id;
+  auto start = Clock::now();
+  auto snapshot = instance.backend->Snapshot();
+  *sync_ms = Seconds(start) * 1e3;
+  start = Clock::now();
+  freshet::internal::TaskStateWriter writer(directory, "task.state", 1,
+                                            freshet::internal::SharedDirectoryOf(directory));
+  writer.BeginOperator(0);
+  Check(freshet::internal::MakeKeyedSnapshot(std::move(snapshot), {}, {})(writer), "writing the checkpoint");
+  auto written = writer.Finish();
+  Check(written.GetStatus(), "finishing the state file");
+  *async_s = Seconds(start);
+  instance.backend->NotifyCheckpointComplete(id);
+  freshet::internal::OperatorStateHandle handle;
+  handle.operator_id = "bench";
+  handle.name = "bench";
+  handle.parallelism = 1;
+  handle.max_parallelism = kMaxParallelism;
+  handle.state_info = written->state_info.at(0);
+  handle.subtasks = {written->operators.at(0)};
+  return handle;
+}
+
+IncrementalFigures RunIncrementalOnce(int64_t keys, size_t value_bytes, const std::string& dir) {
+  IncrementalFigures f;
+  std::filesystem::remove_all(dir);
+  const std::string local = dir + "/local", checkpoints = dir + "/checkpoints";
+  const std::string shared = checkpoints + "/bench/shared";
+  RocksInstance source(local);
+  source.Register();
+  auto start = Clock::now();
+  for (int64_t k = 0; k < keys; ++k) source.Put(k, 0, value_bytes);
+  f.fill_s = Seconds(start);
+  IncrementalCheckpoint(source, checkpoints, 1, &f.first_sync_ms, &f.first_async_s);
+  const uint64_t first = DirectoryBytes(shared);
+  f.first_mb = static_cast<double>(first) / 1e6;
+  // 1% of the keys change.
+  for (int64_t k = 0; k < keys; k += 100) source.Put(k, 1, value_bytes);
+  auto handle = IncrementalCheckpoint(source, checkpoints, 2, &f.second_sync_ms, &f.second_async_s);
+  f.second_mb = static_cast<double>(DirectoryBytes(shared) - first) / 1e6;
+
+  // Restore: the files linked into a new instance and opened.
+  start = Clock::now();
+  auto restore = freshet::internal::LoadRestore(freshet::internal::CheckpointDirectory(checkpoints, "bench", 2),
+                                                freshet::internal::AssignRestore(handle, 0, 1));
+  Check(restore.GetStatus(), "loading the checkpoint");
+  RocksInstance target(local);
+  target.backend->SetRestoredInfo(restore->state_info);
+  Check(target.backend->RestoreFiles(restore->incremental), "restoring the files");
+  target.Register();
+  f.restore_s = Seconds(start);
+  for (int64_t k = 0; k < keys; k += 9973) {
+    target.key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
+    target.backend->SetCurrentKey(target.key);
+    if (target.state->Value() != ValueFor<std::string>(k + (k % 100 == 0 ? 7919 : 0), value_bytes)) {
+      std::fprintf(stderr, "restored key number %lld holds another value\n", static_cast<long long>(k));
+      std::exit(1);
+    }
+  }
+  return f;
+}
+
+int RunIncremental(int64_t keys, size_t value_bytes, int runs, const std::string& base) {
+  std::string dir = base + "/freshet-incremental-bench-" + std::to_string(getpid());
+  std::vector<int64_t> sizes;
+  if (keys > 0) {
+    sizes = {keys};
+  } else {
+    for (int64_t mb : {64, 256, 1024}) sizes.push_back(mb * 1000000 / static_cast<int64_t>(value_bytes + 8));
+  }
+  for (int64_t n : sizes) {
+    std::vector<IncrementalFigures> all;
+    for (int run = 1; run <= runs; ++run) {
+      IncrementalFigures f = RunIncrementalOnce(n, value_bytes, dir);
+      std::printf(
+          "%lld keys x %zu B, run %d: fill %.1f s; checkpoint 1: task thread %.0f ms, writer %.2f s, uploaded %.1f "
+          "MB; checkpoint 2 (1%% of keys changed): task thread %.0f ms, writer %.3f s, uploaded %.2f MB (%.2f%%); "
+          "restore %.3f s\n",
+          static_cast<long long>(n), value_bytes, run, f.fill_s, f.first_sync_ms, f.first_async_s, f.first_mb,
+          f.second_sync_ms, f.second_async_s, f.second_mb, 100.0 * f.second_mb / f.first_mb, f.restore_s);
+      std::fflush(stdout);
+      all.push_back(f);
+    }
+    auto median = [&all](double IncrementalFigures::*field) {
+      std::vector<double> v;
+      for (const auto& f : all) v.push_back(f.*field);
+      return Median(v);
+    };
+    std::printf(
+        "median over %d runs, %lld keys (%.0f MB of keys and values): checkpoint 1 task thread %.0f ms, writer %.2f "
+        "s, %.1f MB; checkpoint 2 task thread %.0f ms, writer %.3f s, %.2f MB; restore %.3f s\n",
+        runs, static_cast<long long>(n), static_cast<double>(n) * static_cast<double>(value_bytes + 8) / 1e6,
+        median(&IncrementalFigures::first_sync_ms), median(&IncrementalFigures::first_async_s),
+        median(&IncrementalFigures::first_mb), median(&IncrementalFigures::second_sync_ms),
+        median(&IncrementalFigures::second_async_s), median(&IncrementalFigures::second_mb),
+        median(&IncrementalFigures::restore_s));
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum class Mode { kThroughput, kSnapshot, kLatency, kCompareBackends } mode = Mode::kThroughput;
+  enum class Mode { kThroughput, kSnapshot, kLatency, kCompareBackends, kIncremental } mode = Mode::kThroughput;
   int64_t keys = -1;
   int64_t updates = 20'000'000;
   bool updates_set = false;
@@ -604,13 +765,16 @@ int main(int argc, char** argv) {
       mode = Mode::kLatency;
     } else if (a == "--compare-backends") {
       mode = Mode::kCompareBackends;
+    } else if (a == "--incremental") {
+      mode = Mode::kIncremental;
     } else {
       std::fprintf(stderr,
                    "usage: freshet_state_bench [--keys N] [--updates N] [--runs R]\n"
                    "       freshet_state_bench --snapshot [--keys N] [--value-bytes B] [--runs R] [--dir D]\n"
                    "       freshet_state_bench --latency [--keys N] [--rate U] [--seconds S] [--settle T] [--runs R] "
                    "[--dir D]\n"
-                   "       freshet_state_bench --compare-backends [--keys N] [--updates N] [--runs R] [--dir D]\n");
+                   "       freshet_state_bench --compare-backends [--keys N] [--updates N] [--runs R] [--dir D]\n"
+                   "       freshet_state_bench --incremental [--keys N] [--value-bytes B] [--runs R] [--dir D]\n");
       return 2;
     }
   }
@@ -631,6 +795,9 @@ int main(int argc, char** argv) {
       std::printf("command: %s\n", command.c_str());
       return RunCompareBackends(keys > 0 ? keys : 1'000'000, updates_set ? updates : 2'000'000, runs > 0 ? runs : 3,
                                 dir);
+    case Mode::kIncremental:
+      std::printf("command: %s\n", command.c_str());
+      return RunIncremental(keys, value_bytes > 0 ? static_cast<size_t>(value_bytes) : 100, runs > 0 ? runs : 3, dir);
   }
   return 0;
 }

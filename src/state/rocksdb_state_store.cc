@@ -9,14 +9,21 @@
 #include <rocksdb/table.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/snapshot.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
+#include <random>
 #include <set>
+#include <sstream>
 #include <system_error>
 
 #include "freshet/internal/rocksdb_keyed_state.h"
@@ -59,6 +66,46 @@ std::string Successor(std::string_view prefix) {
 [[noreturn]] void Fail(const std::string& path, const std::string& what, const rocksdb::Status& s) {
   throw RocksDBStateError("RocksDB state backend in '" + path + "': " + what + ": " + s.ToString());
 }
+Status ToStatus(const std::string& path, const std::string& what, const rocksdb::Status& s) {
+  return Status::IoError("RocksDB state backend in '" + path + "': " + what + ": " + s.ToString());
+}
+
+/// The column family of state `name`.
+std::string FamilyName(const std::string& name) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "s";
+  for (unsigned char c : name) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+/// A new directory under `base` (made if missing) for a RocksDB instance.
+std::string MakeInstanceDirectory(const std::string& base) {
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  if (ec) {
+    throw RocksDBStateError("RocksDB state backend: cannot create the local directory '" + base + "': " +
+                            ec.message());
+  }
+  std::string path = (std::filesystem::path(base) / "freshet-rocksdb-XXXXXX").string();
+  if (::mkdtemp(path.data()) == nullptr) {
+    int error = errno;
+    throw RocksDBStateError("RocksDB state backend: cannot create a directory in '" + base + "': " +
+                            std::strerror(error));
+  }
+  return path;
+}
+
+std::string NewBackendId() {
+  std::random_device device;
+  std::mt19937_64 random((uint64_t{device()} << 32) ^ device());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (uint64_t v = random(), i = 0; i < 16; ++i, v >>= 4) id.push_back(kHex[v & 15]);
+  return id;
+}
 
 }  // namespace
 
@@ -66,12 +113,27 @@ std::string Successor(std::string_view prefix) {
 /// snapshots, the last of which closes the instance and removes the
 /// directory.
 struct RocksDBStateStore::Instance {
+  /// Shared files by their name in the instance's directory, and the
+  /// shared directory they are in.
+  struct Files {
+    std::string directory;
+    std::map<std::string, SharedFileRef> files;
+  };
+
   std::string path;
+  std::string backend_id = NewBackendId();
   rocksdb::Options options;
   rocksdb::DB* db = nullptr;
-  // One per registered state. Appended to by the task thread only;
-  // snapshots copy the handles they need, which live as long as this.
+  // The column families (a state's is found by name), including those
+  // restored for states not registered (yet) and, after a restore, the
+  // default one. Changed by the task thread only; snapshots copy the
+  // handles they need, which live as long as this.
   std::vector<rocksdb::ColumnFamilyHandle*> families;
+  std::map<std::string, int> family_index;  // by column family name
+  // Incremental checkpoints. `uploaded` is written by the writer thread.
+  std::mutex files_mutex;
+  std::map<CheckpointId, Files> uploaded;  // by checkpoint, until it completes or is subsumed
+  Files confirmed;  // of the last completed checkpoint, or of the restore
   rocksdb::ReadOptions read;
   rocksdb::WriteOptions write;
   // Single puts and deletes go through this batch, cleared each time (it
@@ -92,6 +154,66 @@ struct RocksDBStateStore::Instance {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+namespace {
+
+/// Opens the RocksDB instance in `instance->path` with `options`, with the
+/// column families already there when `existing`.
+void OpenInstance(RocksDBStateStore::Instance& instance, bool existing) {
+  // Opening is rare (once per operator instance) and RocksDB sets up
+  // process-wide registries lazily on the first opens: one open at a time.
+  static std::mutex open_mutex;
+  std::lock_guard<std::mutex> open_lock(open_mutex);
+  rocksdb::Status s;
+  if (!existing) {
+    s = rocksdb::DB::Open(instance.options, instance.path, &instance.db);
+    if (!s.ok()) Fail(instance.path, "opening", s);
+    return;
+  }
+  std::vector<std::string> names;
+  s = rocksdb::DB::ListColumnFamilies(instance.options, instance.path, &names);
+  if (!s.ok()) Fail(instance.path, "listing the column families of the restored files", s);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(instance.options));
+  }
+  s = rocksdb::DB::Open(instance.options, instance.path, descriptors, &instance.families, &instance.db);
+  if (!s.ok()) Fail(instance.path, "opening the restored files", s);
+  for (size_t i = 0; i < names.size(); ++i) instance.family_index.emplace(names[i], static_cast<int>(i));
+}
+
+/// Puts the files of `part` into `directory` (shared files hard-linked, or
+/// copied across file systems; the small files written).
+Status MaterializeFiles(const RestoredIncrementalState& part, const std::string& directory) {
+  namespace fs = std::filesystem;
+  for (const auto& [local, ref] : part.shared_files) {
+    const std::string source = (fs::path(part.shared_directory) / ref.name).string();
+    const std::string target = (fs::path(directory) / local).string();
+    std::error_code ec;
+    uint64_t size = fs::file_size(source, ec);
+    if (ec) return Status::NotFound("shared state file '" + source + "' of backend " + part.backend_id + ": " +
+                                    ec.message());
+    if (size != ref.size) {
+      return Status::Corruption("shared state file '" + source + "' has " + std::to_string(size) +
+                                " bytes; the checkpoint recorded " + std::to_string(ref.size));
+    }
+    if (::link(source.c_str(), target.c_str()) != 0) {
+      fs::copy_file(source, target, ec);
+      if (ec) return Status::IoError("cannot copy shared state file '" + source + "' to '" + target + "': " +
+                                     ec.message());
+    }
+  }
+  for (const auto& [local, bytes] : part.private_files) {
+    const std::string target = (fs::path(directory) / local).string();
+    std::ofstream out(target, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) return Status::IoError("cannot write '" + target + "'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 struct RocksDBWriteBatch::Impl {
   rocksdb::WriteBatch batch;
@@ -251,7 +373,7 @@ struct CapturedState {
 
 /// A RocksDB snapshot of every state, written in the backend-independent
 /// format on the writer thread.
-class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
+class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
  public:
   RocksDBKeyedSnapshot(std::shared_ptr<RocksDBStateStore::Instance> instance, std::vector<CapturedState> states,
                        std::vector<StateInfo> info, Timestamp now, int max_parallelism,
@@ -289,6 +411,9 @@ class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
   }
 
   const std::vector<StateInfo>& Info() const override { return info_; }
+
+ protected:
+  std::shared_ptr<RocksDBStateStore::Instance> instance_;
 
  private:
   std::unique_ptr<rocksdb::Iterator> Iterate(const CapturedState& state, const rocksdb::Slice* upper) const {
@@ -411,7 +536,6 @@ class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
     return n;
   }
 
-  std::shared_ptr<RocksDBStateStore::Instance> instance_;
   const rocksdb::Snapshot* snapshot_;
   std::vector<CapturedState> states_;
   std::vector<StateInfo> info_;
@@ -425,6 +549,82 @@ class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
   mutable ByteWriter map_;      // one map's entries
 };
 
+/// A RocksDB checkpoint of the instance (its files, hard-linked into a
+/// directory of their own) for an incremental checkpoint, with a RocksDB
+/// snapshot for outputs that do not take files.
+class RocksDBFileSnapshot final : public RocksDBKeyedSnapshot {
+ public:
+  RocksDBFileSnapshot(std::shared_ptr<RocksDBStateStore::Instance> instance, std::vector<CapturedState> states,
+                      std::vector<StateInfo> info, Timestamp now, int max_parallelism,
+                      size_t (*key_length)(const uint8_t*, size_t), std::string directory, CheckpointId id,
+                      KeyGroupRange range)
+      : RocksDBKeyedSnapshot(std::move(instance), std::move(states), std::move(info), now, max_parallelism,
+                             key_length),
+        directory_(std::move(directory)),
+        id_(id),
+        range_(range) {}
+  ~RocksDBFileSnapshot() override {
+    std::error_code ec;
+    std::filesystem::remove_all(directory_, ec);
+  }
+
+  bool HasFiles() const override { return true; }
+
+  Status WriteFiles(SnapshotOutput& out) const override {
+    namespace fs = std::filesystem;
+    RocksDBStateStore::Instance::Files base;
+    {
+      std::lock_guard<std::mutex> lock(instance_->files_mutex);
+      base = instance_->confirmed;
+    }
+    // Files of a completed checkpoint are in the shared directory as long
+    // as a retained checkpoint holds them; those of another job's are not
+    // this job's to reference.
+    const bool reuse = base.directory == out.SharedDirectory();
+    IncrementalKeyedState state;
+    state.backend_id = instance_->backend_id;
+    state.key_group_start = range_.start;
+    state.key_group_end = range_.end;
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const fs::directory_entry& entry : fs::directory_iterator(directory_, ec)) files.push_back(entry.path());
+    if (ec) return Status::IoError("cannot list the RocksDB checkpoint in '" + directory_ + "': " + ec.message());
+    std::sort(files.begin(), files.end());
+    for (const fs::path& file : files) {
+      const std::string name = file.filename().string();
+      if (file.extension() == ".sst") {
+        auto known = reuse ? base.files.find(name) : base.files.end();
+        uint64_t size = fs::file_size(file, ec);
+        if (ec) return Status::IoError("cannot read '" + file.string() + "': " + ec.message());
+        if (known != base.files.end() && known->second.size == size) {
+          state.shared_files.emplace_back(name, known->second);
+          continue;
+        }
+        FRESHET_ASSIGN_OR_RETURN(SharedFileRef ref,
+                                 out.UploadSharedFile(file.string(), instance_->backend_id + "-" + name));
+        state.shared_files.emplace_back(name, std::move(ref));
+      } else {
+        std::ifstream in(file, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (in.bad()) return Status::IoError("cannot read '" + file.string() + "'");
+        state.private_files.emplace_back(name, std::move(bytes));
+      }
+    }
+    FRESHET_RETURN_IF_ERROR(out.AddIncrementalKeyedState(state));
+    RocksDBStateStore::Instance::Files written;
+    written.directory = out.SharedDirectory();
+    for (const auto& [name, ref] : state.shared_files) written.files.emplace(name, ref);
+    std::lock_guard<std::mutex> lock(instance_->files_mutex);
+    instance_->uploaded[id_] = std::move(written);
+    return Status::Ok();
+  }
+
+ private:
+  std::string directory_;
+  CheckpointId id_;
+  KeyGroupRange range_;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -432,30 +632,21 @@ class RocksDBKeyedSnapshot final : public KeyedStateSnapshot {
 
 RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
                                      const StateBackendOptions& options, const RocksDBKeyCodec& codec)
-    : range_(range), max_parallelism_(max_parallelism), time_(time), codec_(codec) {
+    : range_(range),
+      max_parallelism_(max_parallelism),
+      time_(time),
+      codec_(codec),
+      incremental_(options.incremental) {
   FRESHET_CHECK_MSG(max_parallelism >= 1 && max_parallelism <= 32768, "max parallelism out of [1, 32768]");
-  std::error_code ec;
-  std::filesystem::path base =
-      options.rocksdb_local_dir.empty() ? std::filesystem::temp_directory_path(ec)
-                                        : std::filesystem::path(options.rocksdb_local_dir);
-  if (ec) throw RocksDBStateError("RocksDB state backend: no temporary directory: " + ec.message());
-  std::filesystem::create_directories(base, ec);
-  if (ec) {
-    throw RocksDBStateError("RocksDB state backend: cannot create the local directory '" + base.string() +
-                            "': " + ec.message());
+  if (options.rocksdb_local_dir.empty()) {
+    std::error_code ec;
+    base_dir_ = std::filesystem::temp_directory_path(ec).string();
+    if (ec) throw RocksDBStateError("RocksDB state backend: no temporary directory: " + ec.message());
+  } else {
+    base_dir_ = options.rocksdb_local_dir;
   }
-  std::string path = (base / "freshet-rocksdb-XXXXXX").string();
-  if (::mkdtemp(path.data()) == nullptr) {
-    int error = errno;
-    throw RocksDBStateError("RocksDB state backend: cannot create a directory in '" + base.string() +
-                            "': " + std::strerror(error));
-  }
-  // Opening is rare (once per operator instance) and RocksDB sets up
-  // process-wide registries lazily on the first opens: one open at a time.
-  static std::mutex open_mutex;
-  std::lock_guard<std::mutex> open_lock(open_mutex);
   auto instance = std::make_shared<Instance>();
-  instance->path = path;  // from here on the instance removes the directory
+  instance->path = MakeInstanceDirectory(base_dir_);  // from here on the instance removes the directory
   rocksdb::Options& o = instance->options;
   o.create_if_missing = true;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
@@ -477,8 +668,7 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
   o.memtable_whole_key_filtering = true;
   // One writer (the task thread): the memtable's single-writer insert path.
   o.allow_concurrent_memtable_write = false;
-  rocksdb::Status s = rocksdb::DB::Open(o, path, &instance->db);
-  if (!s.ok()) Fail(path, "opening", s);
+  OpenInstance(*instance, false);
   instance->write.disableWAL = true;
   instance_ = std::move(instance);
 }
@@ -510,21 +700,39 @@ KeyedStateBase* RocksDBStateStore::Register(const std::string& name, std::unique
   if (typed == nullptr) throw std::logic_error("state '" + name + "' was not made for the RocksDB backend");
   std::unique_ptr<RocksDBStateBase> state(typed);
   made.release();
+  bool mismatch = false;
   for (const StateInfo& old : restored_info_) {
     if (old.name == name && (old.kind != state->Kind() || old.type_name != state->Type().name())) {
       ReportRestoreProblem("keyed state '" + name + "' was saved as " + old.kind + " state of type '" +
                            old.type_name + "' and is now requested as " + state->Kind() + " state of type '" +
                            state->Type().name() + "'; a state's kind and type must not change across a restore");
       pending_.erase(name);  // the saved values do not fit: the state starts empty
+      mismatch = true;
     }
   }
-  // Column families are numbered: a state's name may be anything, "default" too.
-  rocksdb::ColumnFamilyHandle* family = nullptr;
-  rocksdb::Status s = instance_->db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance_->options),
-                                                        std::to_string(instance_->families.size()), &family);
-  if (!s.ok()) Fail(instance_->path, "creating the column family of state '" + name + "'", s);
-  instance_->families.push_back(family);
-  state->SetColumnFamily(static_cast<int>(instance_->families.size() - 1));
+  Instance& instance = *instance_;
+  const std::string family_name = FamilyName(name);
+  auto restored = instance.family_index.find(family_name);
+  if (restored != instance.family_index.end() && mismatch) {
+    // Restored from files: the state's old entries go with their family.
+    rocksdb::ColumnFamilyHandle*& old = instance.families[static_cast<size_t>(restored->second)];
+    rocksdb::Status s = instance.db->DropColumnFamily(old);
+    if (s.ok()) s = instance.db->DestroyColumnFamilyHandle(old);
+    if (!s.ok()) Fail(instance.path, "dropping the restored column family of state '" + name + "'", s);
+    old = nullptr;
+    rocksdb::ColumnFamilyHandle* family = nullptr;
+    s = instance.db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance.options), family_name, &family);
+    if (!s.ok()) Fail(instance.path, "creating the column family of state '" + name + "'", s);
+    old = family;
+  } else if (restored == instance.family_index.end()) {
+    rocksdb::ColumnFamilyHandle* family = nullptr;
+    rocksdb::Status s =
+        instance.db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance.options), family_name, &family);
+    if (!s.ok()) Fail(instance.path, "creating the column family of state '" + name + "'", s);
+    instance.families.push_back(family);
+    restored = instance.family_index.emplace(family_name, static_cast<int>(instance.families.size() - 1)).first;
+  }
+  state->SetColumnFamily(restored->second);
   RocksDBStateBase* registered = states_.emplace(name, std::move(state)).first->second.get();
 
   auto pending = pending_.find(name);
@@ -602,7 +810,7 @@ void RocksDBStateStore::Write(RocksDBWriteBatch& batch) {
   if (!s.ok()) Fail(instance_->path, "writing", s);
 }
 
-std::unique_ptr<KeyedStateSnapshot> RocksDBStateStore::Snapshot() {
+std::unique_ptr<KeyedStateSnapshot> RocksDBStateStore::Snapshot(bool files, CheckpointId id) {
   std::vector<CapturedState> states;
   std::vector<StateInfo> info;
   states.reserve(states_.size());
@@ -612,8 +820,124 @@ std::unique_ptr<KeyedStateSnapshot> RocksDBStateStore::Snapshot() {
                       ttl.has_value(), ttl ? ttl->ttl.count() : 0});
     info.push_back({name, state->Kind(), state->Type().name()});
   }
-  return std::make_unique<RocksDBKeyedSnapshot>(instance_, std::move(states), std::move(info), Now(),
-                                                max_parallelism_, codec_.length);
+  if (!files) {
+    return std::make_unique<RocksDBKeyedSnapshot>(instance_, std::move(states), std::move(info), Now(),
+                                                  max_parallelism_, codec_.length);
+  }
+  // The checkpoint flushes the memtables (nothing is written meanwhile:
+  // this is the only writer) and hard-links the live files.
+  std::string directory = instance_->path + ".chk-" + std::to_string(id);
+  std::error_code ec;
+  std::filesystem::remove_all(directory, ec);  // of an earlier attempt of this checkpoint
+  rocksdb::Checkpoint* checkpoint = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(instance_->db, &checkpoint);
+  if (s.ok()) {
+    s = checkpoint->CreateCheckpoint(directory, /*log_size_for_flush=*/0);
+    delete checkpoint;
+  }
+  if (!s.ok()) {
+    std::filesystem::remove_all(directory, ec);
+    Fail(instance_->path, "making the files of checkpoint " + std::to_string(id) + " in '" + directory + "'", s);
+  }
+  return std::make_unique<RocksDBFileSnapshot>(instance_, std::move(states), std::move(info), Now(),
+                                               max_parallelism_, codec_.length, std::move(directory), id, range_);
+}
+
+void RocksDBStateStore::NotifyCheckpointComplete(CheckpointId id) {
+  std::lock_guard<std::mutex> lock(instance_->files_mutex);
+  auto& uploaded = instance_->uploaded;
+  auto it = uploaded.find(id);
+  if (it != uploaded.end()) instance_->confirmed = std::move(it->second);
+  // Older checkpoints are subsumed; an aborted one's files may be gone.
+  uploaded.erase(uploaded.begin(), uploaded.upper_bound(id));
+}
+
+const std::string& RocksDBStateStore::BackendId() const { return instance_->backend_id; }
+
+Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalState>& files) {
+  if (!states_.empty() || !pending_.empty()) {
+    return Status::Internal("RocksDB files restored after states were registered or key groups restored");
+  }
+  auto overlap = [this](const RestoredIncrementalState& part) {
+    return std::max(0, std::min(part.key_group_end, range_.end) - std::max(part.key_group_start, range_.start) + 1);
+  };
+  const RestoredIncrementalState* base = nullptr;
+  for (const RestoredIncrementalState& part : files) {
+    if (overlap(part) > 0 && (base == nullptr || overlap(part) > overlap(*base))) base = &part;
+  }
+  if (base == nullptr) return Status::Ok();  // nothing of this instance's key groups
+
+  // The instance that overlaps most becomes this one's, clipped to the range.
+  auto instance = std::make_shared<Instance>();
+  instance->path = MakeInstanceDirectory(base_dir_);
+  instance->options = instance_->options;
+  instance->write = instance_->write;
+  FRESHET_RETURN_IF_ERROR(MaterializeFiles(*base, instance->path));
+  OpenInstance(*instance, true);
+  const std::string lowest = GroupKey(range_.start), beyond = GroupKey(range_.end + 1);
+  const std::string everything_after = "\xff";  // keys start with a key group < 32768
+  {
+    rocksdb::WriteBatch clip;
+    for (const auto& [name, index] : instance->family_index) {
+      if (name == rocksdb::kDefaultColumnFamilyName) continue;
+      rocksdb::ColumnFamilyHandle* family = instance->families[static_cast<size_t>(index)];
+      rocksdb::Status s;
+      if (base->key_group_start < range_.start) s = clip.DeleteRange(family, rocksdb::Slice(), lowest);
+      if (s.ok() && base->key_group_end > range_.end) s = clip.DeleteRange(family, beyond, everything_after);
+      if (!s.ok()) return ToStatus(instance->path, "clipping to key groups", s);
+    }
+    rocksdb::Status s = instance->db->Write(instance->write, &clip);
+    if (!s.ok()) return ToStatus(instance->path, "clipping to key groups", s);
+  }
+
+  // The other overlapping instances' entries in the range are copied in.
+  for (const RestoredIncrementalState& part : files) {
+    if (&part == base || overlap(part) == 0) continue;
+    Instance other;
+    other.path = MakeInstanceDirectory(base_dir_);
+    other.options = instance->options;
+    FRESHET_RETURN_IF_ERROR(MaterializeFiles(part, other.path));
+    OpenInstance(other, true);
+    rocksdb::Slice lower(lowest), upper(beyond);
+    rocksdb::ReadOptions read;
+    read.iterate_lower_bound = &lower;
+    read.iterate_upper_bound = &upper;
+    read.fill_cache = false;
+    for (const auto& [name, index] : other.family_index) {
+      if (name == rocksdb::kDefaultColumnFamilyName) continue;
+      auto target = instance->family_index.find(name);
+      if (target == instance->family_index.end()) {
+        rocksdb::ColumnFamilyHandle* family = nullptr;
+        rocksdb::Status s =
+            instance->db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance->options), name, &family);
+        if (!s.ok()) return ToStatus(instance->path, "creating a column family", s);
+        instance->families.push_back(family);
+        target = instance->family_index.emplace(name, static_cast<int>(instance->families.size() - 1)).first;
+      }
+      rocksdb::ColumnFamilyHandle* family = instance->families[static_cast<size_t>(target->second)];
+      std::unique_ptr<rocksdb::Iterator> it(
+          other.db->NewIterator(read, other.families[static_cast<size_t>(index)]));
+      rocksdb::WriteBatch batch;
+      rocksdb::Status s;
+      for (it->Seek(lower); it->Valid() && s.ok(); it->Next()) {
+        s = batch.Put(family, it->key(), it->value());
+        if (s.ok() && batch.GetDataSize() >= (size_t{4} << 20)) {
+          s = instance->db->Write(instance->write, &batch);
+          batch.Clear();
+        }
+      }
+      if (s.ok()) s = it->status();
+      if (s.ok()) s = instance->db->Write(instance->write, &batch);
+      if (!s.ok()) return ToStatus(other.path, "copying the entries of backend " + part.backend_id, s);
+    }
+  }
+
+  // The base's files are this instance's too: the next checkpoint
+  // references them when it goes to the same shared directory.
+  instance->confirmed.directory = base->shared_directory;
+  for (const auto& [local, ref] : base->shared_files) instance->confirmed.files.emplace(local, ref);
+  instance_ = std::move(instance);
+  return Status::Ok();
 }
 
 RocksDBWriteBatch RocksDBStateStore::NewBatch() {

@@ -10,9 +10,11 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "freshet/freshet.h"
+#include "runtime/checkpoint/checkpoint_storage.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
@@ -25,8 +27,11 @@ class TempDir : public test_support::TempDir {
   TempDir() : test_support::TempDir("freshet-ckpt") {}
 };
 
-/// The keyed-state backend the tests of this file run on (a parameter).
-StateBackendOptions::Type g_backend = StateBackendOptions::Type::kHeap;
+/// The keyed-state backends the tests of this file run on (a parameter):
+/// heap, RocksDB with checkpoints in the backend-independent format, and
+/// RocksDB with incremental checkpoints of its files.
+enum class Backend { kHeap, kRocksDB, kRocksDBIncremental };
+Backend g_backend = Backend::kHeap;
 
 /// Where RocksDB instances live while a test runs (set by BackendTest).
 std::string g_rocksdb_dir;
@@ -34,7 +39,8 @@ std::string g_rocksdb_dir;
 std::unique_ptr<StreamExecutionEnvironment> NewEnv() {
   auto env = StreamExecutionEnvironment::Create();
   StateBackendOptions backend;
-  backend.type = g_backend;
+  backend.type = g_backend == Backend::kHeap ? StateBackendOptions::Type::kHeap : StateBackendOptions::Type::kRocksDB;
+  backend.incremental = g_backend == Backend::kRocksDBIncremental;
   backend.rocksdb_local_dir = g_rocksdb_dir;
   env->SetStateBackend(backend);
   return env;
@@ -50,15 +56,15 @@ int64_t OpenRocksDBInstances() {
   return n;
 }
 
-/// Runs every test on the heap and on the RocksDB backend.
-class BackendTest : public ::testing::TestWithParam<StateBackendOptions::Type> {
+/// Runs every test on each backend.
+class BackendTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     g_backend = GetParam();
     g_rocksdb_dir = rocksdb_dir_.Path();
   }
   void TearDown() override {
-    g_backend = StateBackendOptions::Type::kHeap;
+    g_backend = Backend::kHeap;
     g_rocksdb_dir.clear();
   }
 
@@ -68,9 +74,19 @@ class BackendTest : public ::testing::TestWithParam<StateBackendOptions::Type> {
 class CheckpointRecoveryTest : public BackendTest {};
 class SavepointTest : public BackendTest {};
 
-std::string BackendName(const ::testing::TestParamInfo<StateBackendOptions::Type>& info) {
-  return info.param == StateBackendOptions::Type::kHeap ? "Heap" : "RocksDB";
+std::string NameOf(Backend backend) {
+  switch (backend) {
+    case Backend::kHeap:
+      return "Heap";
+    case Backend::kRocksDB:
+      return "RocksDB";
+    case Backend::kRocksDBIncremental:
+      return "RocksDBIncremental";
+  }
+  return "?";
 }
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) { return NameOf(info.param); }
+void PrintTo(Backend backend, std::ostream* os) { *os << NameOf(backend); }
 
 struct Seq {
   int64_t key;
@@ -221,7 +237,7 @@ TEST_P(CheckpointRecoveryTest, SequenceOracleSurvivesRepeatedFailures) {
   EXPECT_TRUE(from_checkpoint) << ::testing::PrintToString(r->recovery_events);
   // The state really was where the parameter says (every checker subtask
   // of every attempt saw the instances open at its Open).
-  if (GetParam() == StateBackendOptions::Type::kRocksDB) {
+  if (GetParam() != Backend::kHeap) {
     EXPECT_GT(report.rocksdb_instances.load(), 0);
   } else {
     EXPECT_EQ(report.rocksdb_instances.load(), 0);
@@ -428,9 +444,7 @@ TEST_P(SavepointTest, ResumesOnTheOtherBackend) {
   TempDir dir;
   std::string savepoint = SavepointMidway(dir.Path() + "/checkpoints", dir.Path() + "/savepoints");
   ASSERT_FALSE(savepoint.empty());
-  const StateBackendOptions::Type other = GetParam() == StateBackendOptions::Type::kHeap
-                                              ? StateBackendOptions::Type::kRocksDB
-                                              : StateBackendOptions::Type::kHeap;
+  const Backend other = GetParam() == Backend::kHeap ? Backend::kRocksDBIncremental : Backend::kHeap;
   g_backend = other;
   for (int parallelism : {1, 4}) {
     Report report;
@@ -684,11 +698,69 @@ TEST_P(SavepointTest, SavepointWhileRunningAndResumeFromRetainedCheckpointAfterC
   EXPECT_EQ(report.final_seq, ReferenceSums());
 }
 
+class IncrementalCheckpointTest : public BackendTest {};
+
+// A running job's incremental checkpoints hold the RocksDB instances' files;
+// as checkpoints are subsumed, the shared directory keeps exactly the files
+// the retained checkpoints reference: the others are deleted, the shared
+// ones stay.
+TEST_P(IncrementalCheckpointTest, SharedDirectoryHoldsExactlyTheFilesOfRetainedCheckpoints) {
+  TempDir dir;
+  std::string checkpoints = dir.Path() + "/checkpoints";
+  Report report;
+  g_report = &report;
+  auto env = NewEnv();
+  env->SetParallelism(2);
+  ConfigureCheckpoints(*env, checkpoints, 40);
+  env->GetCheckpointConfig().num_retained = 2;
+  BuildSumJob(*env, 20000);
+  auto client = env->ExecuteAsync("sum, incremental");
+  ASSERT_TRUE(client.IsOk()) << client.GetStatus().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  (*client)->Cancel();
+  EXPECT_EQ((*client)->Wait().GetStatus().Code(), StatusCode::kCancelled);
+  std::vector<std::string> retained;
+  for (const std::string& c : (*client)->CompletedCheckpoints()) {
+    if (c.find("/chk-") != std::string::npos && fs::exists(fs::path(c) / "_metadata")) retained.push_back(c);
+  }
+  ASSERT_EQ(retained.size(), 2u) << ::testing::PrintToString((*client)->CompletedCheckpoints());
+  std::set<std::string> referenced;
+  CheckpointId newest = 0;
+  for (const std::string& c : retained) {
+    Result<internal::CheckpointMetadata> md = internal::ReadMetadata(c);
+    ASSERT_TRUE(md.IsOk()) << md.GetStatus().ToString();
+    newest = std::max(newest, md->checkpoint_id);
+    const internal::OperatorStateHandle* sum = md->FindOperator("sum");
+    ASSERT_NE(sum, nullptr);
+    for (const internal::OperatorSubtaskStateHandle& subtask : sum->subtasks) {
+      ASSERT_TRUE(subtask.incremental.has_value()) << c;
+      // The key groups hold only the timers: the keyed state is in the files.
+      for (const auto& [kg, block] : subtask.key_groups) {
+        Result<std::string> bytes = internal::ReadBlock(c, block);
+        ASSERT_TRUE(bytes.IsOk()) << bytes.GetStatus().ToString();
+        auto parts = internal::KeyGroupParts::Decode(*bytes);
+        ASSERT_TRUE(parts.IsOk());
+        for (const auto& [name, part] : *parts) EXPECT_EQ(name, "timers") << "key group " << kg;
+      }
+      for (const auto& [local, ref] : subtask.incremental->shared_files) referenced.insert(ref.name);
+    }
+  }
+  EXPECT_GT(newest, 4) << "checkpoints were subsumed";
+  EXPECT_FALSE(referenced.empty());
+  std::set<std::string> present;
+  for (const auto& entry : fs::directory_iterator(internal::SharedDirectoryOf(retained[0]))) {
+    present.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(present, referenced);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CheckpointRecoveryTest,
-                         ::testing::Values(StateBackendOptions::Type::kHeap, StateBackendOptions::Type::kRocksDB),
+                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental),
                          BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, SavepointTest,
-                         ::testing::Values(StateBackendOptions::Type::kHeap, StateBackendOptions::Type::kRocksDB),
+                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(RocksDB, IncrementalCheckpointTest, ::testing::Values(Backend::kRocksDBIncremental),
                          BackendName);
 
 }  // namespace

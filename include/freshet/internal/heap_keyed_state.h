@@ -390,6 +390,17 @@ class KeyedStateSnapshot {
   virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
   /// The registered states, for the compatibility check on restore.
   virtual const std::vector<StateInfo>& Info() const = 0;
+  /// True when the snapshot also holds the backend's own files (an
+  /// incremental checkpoint of the RocksDB backend): an output that takes
+  /// shared files (SnapshotOutput::SharedDirectory) then gets WriteFiles
+  /// instead of the key groups; any other output gets the key groups.
+  virtual bool HasFiles() const { return false; }
+  /// Writes the backend's files: uploads those no completed checkpoint
+  /// holds, references the others (SnapshotOutput::AddIncrementalKeyedState).
+  virtual Status WriteFiles(SnapshotOutput& out) const {
+    (void)out;
+    return Status::FailedPrecondition("this keyed state snapshot has no files");
+  }
 };
 
 class RocksDBStateStore;
@@ -499,6 +510,21 @@ class KeyedStateBackend : public KeyedStateStore {
   /// Loads a key group in the format KeyedStateSnapshot::WriteKeyGroup
   /// writes. Entries of states not registered yet wait until they are.
   virtual Status RestoreKeyGroup(const uint8_t* data, size_t size) = 0;
+  /// Restores from the backend's own files written by WriteFiles (the old
+  /// instances whose key groups overlap this one's). Before any state is
+  /// registered and any key group restored. The heap backend does not read
+  /// them: it reports a restore problem naming the way out (a savepoint),
+  /// so the job fails without restarting.
+  virtual Status RestoreFiles(const std::vector<RestoredIncrementalState>& files) {
+    (void)files;
+    this->ReportRestoreProblem(
+        "the keyed state was checkpointed in the RocksDB backend's own files (an incremental checkpoint) and "
+        "restores only into the RocksDB backend; to change the state backend, take a savepoint and resume from it");
+    return Status::Ok();
+  }
+  /// Checkpoint `id` completed (task thread): a backend writing its own
+  /// files may reference this checkpoint's files from later ones.
+  virtual void NotifyCheckpointComplete(CheckpointId id) { (void)id; }
   /// The states declared by the snapshot being restored: registering one
   /// of them with another kind or type is an error.
   virtual void SetRestoredInfo(std::vector<StateInfo> info) = 0;

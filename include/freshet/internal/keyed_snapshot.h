@@ -28,13 +28,16 @@ inline AsyncSnapshot MakeKeyedSnapshot(std::unique_ptr<KeyedStateSnapshot> state
   std::shared_ptr<KeyedStateSnapshot> shared_state(std::move(state));
   return [state = std::move(shared_state), timers = std::move(timers), extra = std::move(extra),
           extra_info = std::move(extra_info)](SnapshotOutput& out) -> Status {
-    std::vector<int> groups;
-    if (state != nullptr) groups = state->KeyGroups();
+    // The backend's own files when the snapshot has them and the output
+    // takes them; its key groups otherwise.
+    const bool files = state != nullptr && state->HasFiles() && !out.SharedDirectory().empty();
+    std::vector<int> state_groups;
+    if (state != nullptr && !files) state_groups = state->KeyGroups();
+    std::vector<int> groups = state_groups;
     for (const auto& [kg, bytes] : timers) groups.push_back(kg);
     for (const auto& [kg, parts] : extra) groups.push_back(kg);
     std::sort(groups.begin(), groups.end());
     groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
-    std::vector<int> state_groups = state != nullptr ? state->KeyGroups() : std::vector<int>{};
     ByteWriter w;
     for (int kg : groups) {
       KeyGroupParts parts;
@@ -53,6 +56,7 @@ inline AsyncSnapshot MakeKeyedSnapshot(std::unique_ptr<KeyedStateSnapshot> state
       }
       FRESHET_RETURN_IF_ERROR(out.AddKeyGroup(kg, parts.Encode()));
     }
+    if (files) FRESHET_RETURN_IF_ERROR(state->WriteFiles(out));
     if (state != nullptr) {
       for (const StateInfo& i : state->Info()) out.AddStateInfo(i);
     }
@@ -83,6 +87,12 @@ template <class K, class N, class Extra>
 void RestoreKeyedState(const OperatorRestore& restore, KeyedStateBackend<K>* state,
                        KeyedTimerService<K, N>* timers, const std::string& op, Extra extra) {
   if (state != nullptr) state->SetRestoredInfo(restore.state_info);
+  if (!restore.incremental.empty()) {
+    Status s = state != nullptr ? state->RestoreFiles(restore.incremental)
+                                : Status::Corruption("the snapshot holds keyed state files for an operator without "
+                                                     "keyed state");
+    if (!s.IsOk()) throw OperatorException(op, "restoring keyed state: " + s.ToString());
+  }
   for (const auto& [kg, block] : restore.key_groups) {
     auto parts = KeyGroupParts::Decode(block);
     if (!parts.IsOk()) throw OperatorException(op, parts.GetStatus().ToString());

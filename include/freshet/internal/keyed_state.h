@@ -42,11 +42,14 @@ std::unique_ptr<KeyedStateBackend<K>> CreateKeyedStateBackend(OperatorContext& c
   std::unique_ptr<KeyedStateBackend<K>> backend;
   if (ctx.state_backend.type == StateBackendOptions::Type::kRocksDB) {
     backend = std::make_unique<RocksDBKeyedStateBackend<K>>(ctx.key_groups, ctx.max_parallelism, ctx.processing_time,
-                                                            ctx.state_backend);
+                                                            ctx.state_backend, &ctx);
   } else {
     backend = std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_groups, ctx.max_parallelism, ctx.processing_time);
   }
   backend->SetRestoreProblems(&ctx.restore_problems, ctx.name);
+  // The task calls its listeners while its operators, and so this backend, exist.
+  ctx.checkpoint_complete_listeners.push_back(
+      [b = backend.get()](CheckpointId id) { b->NotifyCheckpointComplete(id); });
   return backend;
 }
 

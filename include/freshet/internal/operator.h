@@ -15,6 +15,7 @@
 /// operator. Later, NotifyCheckpointComplete(n) or NotifyCheckpointAborted(n).
 
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -152,6 +153,17 @@ struct OperatorContext {
   /// Trigger time of the checkpoint being taken, set by the task before it
   /// calls SnapshotState (kNoTimestamp outside a job, e.g. in a harness).
   Timestamp checkpoint_timestamp = kNoTimestamp;
+  /// The snapshot being taken, set with checkpoint_timestamp: its id and
+  /// whether it is a savepoint (self-contained, in the backend-independent
+  /// format) rather than a checkpoint (which may reference files of earlier
+  /// checkpoints).
+  CheckpointId checkpoint_id = 0;
+  bool savepoint = false;
+  /// Called on the task thread when a checkpoint completed, before the
+  /// operators are notified (keyed-state backends that reuse the files of
+  /// completed checkpoints listen). Registered by the operator's parts; the
+  /// task calls them while its operators exist.
+  std::vector<std::function<void(CheckpointId)>> checkpoint_complete_listeners;
   /// The keyed-state backend keyed operators create (heap by default).
   StateBackendOptions state_backend;
   /// Restored state that does not match what the operator asks for (a

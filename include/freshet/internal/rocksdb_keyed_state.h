@@ -19,11 +19,25 @@
 /// first), holding the map's last-access time: a map expires as a whole, as
 /// on the heap.
 ///
+/// Column families are named "s" followed by the state name in hex (any
+/// name is a valid state name).
+///
 /// Snapshots take a RocksDB snapshot on the task thread (cheap) and write
 /// the backend-independent format (see KeyedStateBackend::SnapshotKeyGroup)
 /// from it on the writer thread, so a snapshot of one backend restores into
 /// the other. Entries are written in key-byte order, and map values list
-/// their entries in user-key-byte order.
+/// their entries in user-key-byte order. Savepoints always take this form.
+///
+/// Incremental checkpoints (StateBackendOptions::incremental) also make a
+/// RocksDB checkpoint on the task thread: the memtables are flushed and the
+/// instance's files hard-linked into a directory next to it. The writer
+/// thread uploads the SST files that the last completed checkpoint (or the
+/// restore) did not already hold into the job's shared directory, named
+/// "<backend id>-<file>", and references the others; the small files
+/// (MANIFEST, CURRENT, OPTIONS) go into the task's state file. A restore
+/// links the files of the old instance that overlaps most into a new
+/// directory, opens it, deletes the key groups outside its range and copies
+/// the range's entries of the other overlapping old instances (rescaling).
 ///
 /// Failures of RocksDB (open, I/O, corruption, a full disk) throw
 /// RocksDBStateError, whose message names the operation, the directory and
@@ -258,7 +272,19 @@ class RocksDBStateStore final : public KeyedStateStore {
             const std::function<bool(std::string_view, std::string_view)>& f);
   void Write(RocksDBWriteBatch& batch);
 
-  std::unique_ptr<KeyedStateSnapshot> Snapshot();
+  /// A snapshot of every state. With `files`, also a RocksDB checkpoint of
+  /// the instance for checkpoint `id` (KeyedStateSnapshot::WriteFiles):
+  /// flushes the memtables on this thread.
+  std::unique_ptr<KeyedStateSnapshot> Snapshot(bool files = false, CheckpointId id = 0);
+  /// Checkpoint `id` completed: later checkpoints reference its files.
+  void NotifyCheckpointComplete(CheckpointId id);
+  /// Rebuilds the instance from the files of incremental checkpoints (see
+  /// the top of this file). REQUIRES: no state registered, nothing restored.
+  Status RestoreFiles(const std::vector<RestoredIncrementalState>& files);
+  /// Whether checkpoints (not savepoints) write the instance's files.
+  bool Incremental() const { return incremental_; }
+  /// The id naming this instance's files in the shared directory.
+  const std::string& BackendId() const;
   Status RestoreKeyGroup(const uint8_t* data, size_t size);
   void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
   /// The key bytes (without key group) of every key holding a live value
@@ -291,6 +317,8 @@ class RocksDBStateStore final : public KeyedStateStore {
   int max_parallelism_;
   ProcessingTimeService* time_;
   RocksDBKeyCodec codec_;
+  std::string base_dir_;  // where instance directories are made
+  bool incremental_;
   std::shared_ptr<Instance> instance_;  // shared with snapshots
   const void* current_key_ = nullptr;
   bool key_stale_ = true;
@@ -601,9 +629,12 @@ class RocksDBKeyedStateBackend final : public KeyedStateBackend<K> {
  public:
   /// Throws RocksDBStateError when the RocksDB instance cannot be made.
   /// REQUIRES: max_parallelism in [1, 32768].
+  /// `ctx` (optional) tells which snapshot is being taken: with it and
+  /// incremental checkpoints configured, checkpoints write the instance's
+  /// files; without it every snapshot is in the backend-independent format.
   RocksDBKeyedStateBackend(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
-                           const StateBackendOptions& options)
-      : store_(range, max_parallelism, time, options, RocksDBKeyCodecOf<K>::kCodec) {}
+                           const StateBackendOptions& options, const OperatorContext* ctx = nullptr)
+      : store_(range, max_parallelism, time, options, RocksDBKeyCodecOf<K>::kCodec), ctx_(ctx) {}
 
   void SetCurrentKey(const K& key) override { store_.SetCurrentKey(&key); }
   KeyedStateBase* Find(const std::string& name) override { return store_.Find(name); }
@@ -618,7 +649,14 @@ class RocksDBKeyedStateBackend final : public KeyedStateBackend<K> {
   /// Takes a RocksDB snapshot: O(1) on the task thread. The returned
   /// snapshot reads it on the writer thread; expiry is judged at the
   /// processing time of this call.
-  std::unique_ptr<KeyedStateSnapshot> Snapshot() override { return store_.Snapshot(); }
+  std::unique_ptr<KeyedStateSnapshot> Snapshot() override {
+    bool files = ctx_ != nullptr && store_.Incremental() && !ctx_->savepoint && ctx_->checkpoint_id > 0;
+    return store_.Snapshot(files, files ? ctx_->checkpoint_id : 0);
+  }
+  void NotifyCheckpointComplete(CheckpointId id) override { store_.NotifyCheckpointComplete(id); }
+  Status RestoreFiles(const std::vector<RestoredIncrementalState>& files) override {
+    return store_.RestoreFiles(files);
+  }
   /// Checks every entry, then writes them (or keeps them for a state not
   /// registered yet).
   Status RestoreKeyGroup(const uint8_t* data, size_t size) override { return store_.RestoreKeyGroup(data, size); }
@@ -644,6 +682,7 @@ class RocksDBKeyedStateBackend final : public KeyedStateBackend<K> {
 
  private:
   RocksDBStateStore store_;
+  const OperatorContext* ctx_;
   std::vector<K> visited_keys_;  // see ForEachKeyWithState
 };
 

@@ -730,7 +730,11 @@ std::optional<StreamTask::TakenSnapshot> StreamTask::TakeSnapshots(const Checkpo
   TakenSnapshot taken;
   std::vector<AsyncSnapshot>& snapshots = taken.snapshots;
   try {
-    for (auto& ctx : contexts_) ctx->checkpoint_timestamp = barrier.timestamp;
+    for (auto& ctx : contexts_) {
+      ctx->checkpoint_timestamp = barrier.timestamp;
+      ctx->checkpoint_id = barrier.id;
+      ctx->savepoint = barrier.savepoint;
+    }
     for (auto& op : operators_) op->PrepareSnapshotPreBarrier(barrier.id);
     CheckpointBarrier forwarded = barrier;
     forwarded.unaligned = overtaking;
@@ -806,6 +810,9 @@ void StreamTask::SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot
 }
 
 void StreamTask::OnCheckpointComplete(CheckpointId id) {
+  for (auto& ctx : contexts_) {
+    for (const auto& listener : ctx->checkpoint_complete_listeners) listener(id);
+  }
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->NotifyCheckpointComplete(id);
   if (terminate_id_ >= 0 && id >= terminate_id_) terminate_confirmed_ = true;
 }
