@@ -11,10 +11,14 @@
 // 256 and 1024 MB of keys and values (or N keys) with B-byte string values
 // (default 100). Per run: fill a fresh instance; checkpoint 1 (the task
 // thread's part: flush and hard links; the writer's: uploads into the
-// shared directory, state file, sync) and the bytes uploaded; change 1% of
-// the keys; checkpoint 2, likewise; restore checkpoint 2 into a new
-// instance (load, link, open), checking a sample of values. Everything
-// under D (default /tmp). Medians of R runs (default 3).
+// shared directory, state file, sync) and the bytes uploaded; then 5
+// checkpoints, each after the instance's flushes and compactions finished
+// and another 1% of the keys changed, likewise (their median and the
+// largest upload: a compaction makes the next checkpoint upload the files
+// it wrote); restore the last into a
+// new instance (load, link, open), checking a sample of values. Values are
+// pseudo-random letters. Everything under D (default /tmp). Medians of R
+// runs (default 3).
 //
 // --compare-backends (default 1 M keys, 2 M operations): per run, the heap
 // and then the RocksDB backend (an instance under D, default /tmp): insert
@@ -579,9 +583,24 @@ int RunLatency(int64_t keys, double rate, double seconds, double settle_s, int r
 struct IncrementalFigures {
   double fill_s = 0;
   double first_sync_ms = 0, first_async_s = 0, first_mb = 0;
-  double second_sync_ms = 0, second_async_s = 0, second_mb = 0;
+  // Medians and maxima over the later checkpoints.
+  double later_sync_ms = 0, later_async_s = 0, later_mb = 0, later_max_mb = 0;
   double restore_s = 0;
 };
+
+constexpr int kLaterCheckpoints = 5;
+
+/// `bytes` pseudo-random letters for key number k at `version` (Snappy,
+/// RocksDB's block compression here, barely shrinks them).
+std::string Letters(int64_t k, int version, size_t bytes) {
+  std::string v(bytes, ' ');
+  uint64_t x = Mix(static_cast<uint64_t>(k) * 31 + static_cast<uint64_t>(version) + 1);
+  for (size_t i = 0; i < bytes; ++i) {
+    if (i % 12 == 0) x = Mix(x + i);
+    v[i] = static_cast<char>('a' + (x >> (i % 12 * 5)) % 26);
+  }
+  return v;
+}
 
 uint64_t DirectoryBytes(const std::string& dir) {
   uint64_t total = 0;
@@ -606,8 +625,7 @@ struct RocksInstance {
   void Put(int64_t k, int version, size_t value_bytes) {
     key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
     backend->SetCurrentKey(key);
-    std::string v = ValueFor<std::string>(k + version * 7919, value_bytes);
-    state->Update(v);
+    state->Update(Letters(k, version, value_bytes));
   }
   freshet::internal::OperatorContext ctx;
   std::unique_ptr<freshet::internal::RocksDBKeyedStateBackend<int64_t>> backend;
@@ -659,14 +677,34 @@ IncrementalFigures RunIncrementalOnce(int64_t keys, size_t value_bytes, const st
   IncrementalCheckpoint(source, checkpoints, 1, &f.first_sync_ms, &f.first_async_s);
   const uint64_t first = DirectoryBytes(shared);
   f.first_mb = static_cast<double>(first) / 1e6;
-  // 1% of the keys change.
-  for (int64_t k = 0; k < keys; k += 100) source.Put(k, 1, value_bytes);
-  auto handle = IncrementalCheckpoint(source, checkpoints, 2, &f.second_sync_ms, &f.second_async_s);
-  f.second_mb = static_cast<double>(DirectoryBytes(shared) - first) / 1e6;
+  // Later checkpoints, each after 1% of the keys changed (a different 1%
+  // each time). Uploaded bytes: what the shared directory grew by (no
+  // checkpoint is deleted here).
+  std::vector<double> sync_ms, async_s, mb;
+  uint64_t before = first;
+  freshet::internal::OperatorStateHandle handle;
+  freshet::CheckpointId id = 1;
+  for (int c = 1; c <= kLaterCheckpoints; ++c) {
+    // As between checkpoints seconds apart: the flushes and compactions the
+    // last checkpoint started finish first (their output is uploaded).
+    source.backend->Rocks()->WaitForBackgroundWork();
+    for (int64_t k = c; k < keys; k += 100) source.Put(k, c, value_bytes);
+    double ms = 0, s = 0;
+    handle = IncrementalCheckpoint(source, checkpoints, ++id, &ms, &s);
+    uint64_t now = DirectoryBytes(shared);
+    sync_ms.push_back(ms);
+    async_s.push_back(s);
+    mb.push_back(static_cast<double>(now - before) / 1e6);
+    before = now;
+  }
+  f.later_sync_ms = Median(sync_ms);
+  f.later_async_s = Median(async_s);
+  f.later_mb = Median(mb);
+  f.later_max_mb = *std::max_element(mb.begin(), mb.end());
 
-  // Restore: the files linked into a new instance and opened.
+  // Restore of the last one: the files linked into a new instance, opened.
   start = Clock::now();
-  auto restore = freshet::internal::LoadRestore(freshet::internal::CheckpointDirectory(checkpoints, "bench", 2),
+  auto restore = freshet::internal::LoadRestore(freshet::internal::CheckpointDirectory(checkpoints, "bench", id),
                                                 freshet::internal::AssignRestore(handle, 0, 1));
   Check(restore.GetStatus(), "loading the checkpoint");
   RocksInstance target(local);
@@ -677,7 +715,8 @@ IncrementalFigures RunIncrementalOnce(int64_t keys, size_t value_bytes, const st
   for (int64_t k = 0; k < keys; k += 9973) {
     target.key = static_cast<int64_t>(Mix(static_cast<uint64_t>(k)));
     target.backend->SetCurrentKey(target.key);
-    if (target.state->Value() != ValueFor<std::string>(k + (k % 100 == 0 ? 7919 : 0), value_bytes)) {
+    const int version = k % 100 >= 1 && k % 100 <= kLaterCheckpoints ? static_cast<int>(k % 100) : 0;
+    if (target.state->Value() != Letters(k, version, value_bytes)) {
       std::fprintf(stderr, "restored key number %lld holds another value\n", static_cast<long long>(k));
       std::exit(1);
     }
@@ -699,10 +738,11 @@ int RunIncremental(int64_t keys, size_t value_bytes, int runs, const std::string
       IncrementalFigures f = RunIncrementalOnce(n, value_bytes, dir);
       std::printf(
           "%lld keys x %zu B, run %d: fill %.1f s; checkpoint 1: task thread %.0f ms, writer %.2f s, uploaded %.1f "
-          "MB; checkpoint 2 (1%% of keys changed): task thread %.0f ms, writer %.3f s, uploaded %.2f MB (%.2f%%); "
-          "restore %.3f s\n",
+          "MB; next %d checkpoints (1%% of keys changed before each), medians: task thread %.0f ms, writer %.3f s, "
+          "uploaded %.2f MB (%.2f%%; max %.2f MB); restore %.3f s\n",
           static_cast<long long>(n), value_bytes, run, f.fill_s, f.first_sync_ms, f.first_async_s, f.first_mb,
-          f.second_sync_ms, f.second_async_s, f.second_mb, 100.0 * f.second_mb / f.first_mb, f.restore_s);
+          kLaterCheckpoints, f.later_sync_ms, f.later_async_s, f.later_mb, 100.0 * f.later_mb / f.first_mb,
+          f.later_max_mb, f.restore_s);
       std::fflush(stdout);
       all.push_back(f);
     }
@@ -713,12 +753,12 @@ int RunIncremental(int64_t keys, size_t value_bytes, int runs, const std::string
     };
     std::printf(
         "median over %d runs, %lld keys (%.0f MB of keys and values): checkpoint 1 task thread %.0f ms, writer %.2f "
-        "s, %.1f MB; checkpoint 2 task thread %.0f ms, writer %.3f s, %.2f MB; restore %.3f s\n",
+        "s, %.1f MB; later checkpoints task thread %.0f ms, writer %.3f s, %.2f MB (max %.2f MB); restore %.3f s\n",
         runs, static_cast<long long>(n), static_cast<double>(n) * static_cast<double>(value_bytes + 8) / 1e6,
         median(&IncrementalFigures::first_sync_ms), median(&IncrementalFigures::first_async_s),
-        median(&IncrementalFigures::first_mb), median(&IncrementalFigures::second_sync_ms),
-        median(&IncrementalFigures::second_async_s), median(&IncrementalFigures::second_mb),
-        median(&IncrementalFigures::restore_s));
+        median(&IncrementalFigures::first_mb), median(&IncrementalFigures::later_sync_ms),
+        median(&IncrementalFigures::later_async_s), median(&IncrementalFigures::later_mb),
+        median(&IncrementalFigures::later_max_mb), median(&IncrementalFigures::restore_s));
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);

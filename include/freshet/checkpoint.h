@@ -33,8 +33,10 @@ struct StateBackendOptions {
   /// its RocksDB instance (a fresh subdirectory, deleted when the operator
   /// goes). Empty: the system's temporary directory.
   std::string rocksdb_local_dir;
-  /// state.backend.rocksdb.memory.fixed-per-slot: block cache plus write
-  /// buffers of all RocksDB instances of one task (slot).
+  /// state.backend.rocksdb.memory.fixed-per-slot: the memory all RocksDB
+  /// instances of one slot share: one block cache of this size holding
+  /// data, index and filter blocks and charged with the memtables, which a
+  /// write buffer manager keeps to half of it by flushing.
   uint64_t rocksdb_memory_per_slot = uint64_t{256} << 20;
   /// state.backend.incremental: checkpoints upload only new SST files.
   bool incremental = false;

@@ -11,11 +11,13 @@
 #include <rocksdb/snapshot.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,7 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include "freshet/internal/rocksdb_keyed_state.h"
 
@@ -155,7 +158,43 @@ struct RocksDBStateStore::Instance {
   }
 };
 
+/// The memory budget of one slot: a block cache of the budget's size,
+/// holding data, index and filter blocks, to which a write buffer manager
+/// charges the memtables of every instance of the slot, flushing the
+/// largest when they take more than half of it.
+struct RocksDBStateStore::SlotMemory {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+  uint64_t budget = 0;
+};
+
 namespace {
+
+/// The slot's memory, made by its first instance and gone with its last.
+std::shared_ptr<RocksDBStateStore::SlotMemory> SlotMemoryFor(const std::string& slot, uint64_t budget) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<RocksDBStateStore::SlotMemory>> slots;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!slot.empty()) {
+    if (auto found = slots.find(slot); found != slots.end()) {
+      if (auto memory = found->second.lock()) return memory;
+    }
+  }
+  for (auto it = slots.begin(); it != slots.end();) it = it->second.expired() ? slots.erase(it) : std::next(it);
+  auto memory = std::make_shared<RocksDBStateStore::SlotMemory>();
+  memory->budget = budget;
+  rocksdb::LRUCacheOptions cache;
+  cache.capacity = budget;
+  cache.num_shard_bits = -1;
+  cache.strict_capacity_limit = false;  // a full cache evicts; reads never fail for memory
+  // Index and filter blocks are cached with high priority: evicting them
+  // costs a disk read on every lookup.
+  cache.high_pri_pool_ratio = 0.1;
+  memory->cache = rocksdb::NewLRUCache(cache);
+  memory->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(budget / 2, memory->cache);
+  if (!slot.empty()) slots[slot] = memory;
+  return memory;
+}
 
 /// Opens the RocksDB instance in `instance->path` with `options`, with the
 /// column families already there when `existing`.
@@ -375,26 +414,33 @@ struct CapturedState {
 /// format on the writer thread.
 class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
  public:
+  /// Without `take_snapshot` the derived class provides what to read
+  /// (PrepareRead) before the first read.
   RocksDBKeyedSnapshot(std::shared_ptr<RocksDBStateStore::Instance> instance, std::vector<CapturedState> states,
                        std::vector<StateInfo> info, Timestamp now, int max_parallelism,
-                       size_t (*key_length)(const uint8_t*, size_t))
+                       size_t (*key_length)(const uint8_t*, size_t), bool take_snapshot = true)
       : instance_(std::move(instance)),
-        snapshot_(instance_->db->GetSnapshot()),
+        db_(instance_->db),
         states_(std::move(states)),
+        snapshot_(take_snapshot ? instance_->db->GetSnapshot() : nullptr),
         info_(std::move(info)),
         now_(now),
         max_parallelism_(max_parallelism),
         key_length_(key_length) {}
-  ~RocksDBKeyedSnapshot() override { instance_->db->ReleaseSnapshot(snapshot_); }
+  ~RocksDBKeyedSnapshot() override {
+    if (snapshot_ != nullptr) instance_->db->ReleaseSnapshot(snapshot_);
+  }
   RocksDBKeyedSnapshot(const RocksDBKeyedSnapshot&) = delete;
   RocksDBKeyedSnapshot& operator=(const RocksDBKeyedSnapshot&) = delete;
 
   const std::vector<int>& KeyGroups() const override {
+    PrepareRead();
     if (!groups_known_) FindGroups();
     return groups_;
   }
 
   void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+    PrepareRead();
     uint32_t num_states = static_cast<uint32_t>(states_.size());
     out.Write(&num_states, sizeof(num_states));
     for (const CapturedState& state : states_) {
@@ -413,7 +459,13 @@ class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
   const std::vector<StateInfo>& Info() const override { return info_; }
 
  protected:
+  /// Called before reads (writer thread).
+  virtual void PrepareRead() const {}
+
   std::shared_ptr<RocksDBStateStore::Instance> instance_;
+  // What reads go to: the live instance (at snapshot_), or what PrepareRead set.
+  mutable rocksdb::DB* db_;
+  mutable std::vector<CapturedState> states_;
 
  private:
   std::unique_ptr<rocksdb::Iterator> Iterate(const CapturedState& state, const rocksdb::Slice* upper) const {
@@ -421,7 +473,7 @@ class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
     options.snapshot = snapshot_;
     options.iterate_upper_bound = upper;
     options.fill_cache = false;
-    return std::unique_ptr<rocksdb::Iterator>(instance_->db->NewIterator(options, state.family));
+    return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(options, state.family));
   }
   void Check(const rocksdb::Iterator& it) const {
     if (!it.status().ok()) Fail(instance_->path, "reading a snapshot", it.status());
@@ -537,7 +589,6 @@ class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
   }
 
   const rocksdb::Snapshot* snapshot_;
-  std::vector<CapturedState> states_;
   std::vector<StateInfo> info_;
   Timestamp now_;
   int max_parallelism_;
@@ -550,8 +601,12 @@ class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
 };
 
 /// A RocksDB checkpoint of the instance (its files, hard-linked into a
-/// directory of their own) for an incremental checkpoint, with a RocksDB
-/// snapshot for outputs that do not take files.
+/// directory of their own) for an incremental checkpoint. An output that
+/// does not take files gets the key groups, read from those files.
+///
+/// It takes no RocksDB snapshot of the live instance: releasing one makes
+/// RocksDB rewrite the bottommost files (to zero their sequence numbers),
+/// and the next checkpoint would upload the rewritten files again.
 class RocksDBFileSnapshot final : public RocksDBKeyedSnapshot {
  public:
   RocksDBFileSnapshot(std::shared_ptr<RocksDBStateStore::Instance> instance, std::vector<CapturedState> states,
@@ -559,11 +614,12 @@ class RocksDBFileSnapshot final : public RocksDBKeyedSnapshot {
                       size_t (*key_length)(const uint8_t*, size_t), std::string directory, CheckpointId id,
                       KeyGroupRange range)
       : RocksDBKeyedSnapshot(std::move(instance), std::move(states), std::move(info), now, max_parallelism,
-                             key_length),
+                             key_length, /*take_snapshot=*/false),
         directory_(std::move(directory)),
         id_(id),
         range_(range) {}
   ~RocksDBFileSnapshot() override {
+    reader_.reset();
     std::error_code ec;
     std::filesystem::remove_all(directory_, ec);
   }
@@ -619,10 +675,37 @@ class RocksDBFileSnapshot final : public RocksDBKeyedSnapshot {
     return Status::Ok();
   }
 
+ protected:
+  /// Opens the checkpoint's files read-only and reads from them.
+  void PrepareRead() const override {
+    if (reader_ != nullptr) return;
+    reader_ = std::make_unique<RocksDBStateStore::Instance>();
+    RocksDBStateStore::Instance& reader = *reader_;
+    reader.path = directory_;
+    reader.options = instance_->options;
+    std::vector<std::string> names;
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(reader.options, directory_, &names);
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(reader.options));
+    if (s.ok()) s = rocksdb::DB::OpenForReadOnly(reader.options, directory_, descriptors, &reader.families, &reader.db);
+    if (!s.ok()) Fail(directory_, "opening the files of checkpoint " + std::to_string(id_), s);
+    for (size_t i = 0; i < names.size(); ++i) reader.family_index.emplace(names[i], static_cast<int>(i));
+    db_ = reader.db;
+    for (CapturedState& state : states_) {
+      auto found = reader.family_index.find(FamilyName(state.name));
+      if (found == reader.family_index.end()) {
+        throw RocksDBStateError("RocksDB state backend in '" + directory_ + "': the files of checkpoint " +
+                                std::to_string(id_) + " have no column family for state '" + state.name + "'");
+      }
+      state.family = reader.families[static_cast<size_t>(found->second)];
+    }
+  }
+
  private:
   std::string directory_;
   CheckpointId id_;
   KeyGroupRange range_;
+  mutable std::unique_ptr<RocksDBStateStore::Instance> reader_;  // see PrepareRead
 };
 
 }  // namespace
@@ -631,12 +714,14 @@ class RocksDBFileSnapshot final : public RocksDBKeyedSnapshot {
 // The store.
 
 RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
-                                     const StateBackendOptions& options, const RocksDBKeyCodec& codec)
+                                     const StateBackendOptions& options, const RocksDBKeyCodec& codec,
+                                     const std::string& slot)
     : range_(range),
       max_parallelism_(max_parallelism),
       time_(time),
       codec_(codec),
-      incremental_(options.incremental) {
+      incremental_(options.incremental),
+      slot_memory_(SlotMemoryFor(slot, options.rocksdb_memory_per_slot)) {
   FRESHET_CHECK_MSG(max_parallelism >= 1 && max_parallelism <= 32768, "max parallelism out of [1, 32768]");
   if (options.rocksdb_local_dir.empty()) {
     std::error_code ec;
@@ -654,15 +739,28 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
   // The instance holds a copy of checkpointed state: it is rebuilt from a
   // checkpoint after a failure, never recovered from its own files.
   o.avoid_flush_during_shutdown = true;
-  o.write_buffer_size = std::max<uint64_t>(uint64_t{4} << 20, options.rocksdb_memory_per_slot / 8);
+  // Memory: everything the slot's instances hold in memory is in its
+  // budget (see SlotMemory). A memtable (one per state, two while one is
+  // flushed) is at most an eighth of the budget's memtable half, 64 MB at
+  // most, and grows in arena blocks of an eighth of that: what a flush
+  // leaves in use stays small against the budget.
+  const uint64_t budget = slot_memory_->budget;
+  o.write_buffer_manager = slot_memory_->write_buffers;
+  o.write_buffer_size = std::clamp<uint64_t>(budget / 2 / 8, uint64_t{256} << 10, uint64_t{64} << 20);
+  o.arena_block_size = std::clamp<uint64_t>(o.write_buffer_size / 8, uint64_t{32} << 10, uint64_t{1} << 20);
   o.max_write_buffer_number = 2;
   // Point lookups dominate keyed state: a Bloom filter per table (and per
-  // memtable) lets a lookup skip the files that do not hold the key, and a
-  // block cache keeps hot blocks decoded.
+  // memtable) lets a lookup skip the files that do not hold the key, and
+  // the block cache keeps hot blocks decoded. Index and filter blocks live
+  // in the cache (in the budget); those of level 0, read by every lookup,
+  // stay pinned there.
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
-  table.block_cache = rocksdb::NewLRUCache(std::max<uint64_t>(uint64_t{8} << 20, options.rocksdb_memory_per_slot / 2));
+  table.block_cache = slot_memory_->cache;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   o.memtable_prefix_bloom_size_ratio = 0.1;
   o.memtable_whole_key_filtering = true;
@@ -853,6 +951,29 @@ void RocksDBStateStore::NotifyCheckpointComplete(CheckpointId id) {
 }
 
 const std::string& RocksDBStateStore::BackendId() const { return instance_->backend_id; }
+
+uint64_t RocksDBStateStore::SlotMemoryUsage() const { return slot_memory_->cache->GetUsage(); }
+
+uint64_t RocksDBStateStore::SlotMemoryBudget() const { return slot_memory_->cache->GetCapacity(); }
+
+void RocksDBStateStore::WaitForBackgroundWork() const {
+  for (;;) {
+    uint64_t pending = 0, running = 0, flushes = 0, flush_pending = 0;
+    rocksdb::DB* db = instance_->db;
+    db->GetAggregatedIntProperty(rocksdb::DB::Properties::kCompactionPending, &pending);
+    db->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &running);
+    db->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &flushes);
+    db->GetAggregatedIntProperty(rocksdb::DB::Properties::kMemTableFlushPending, &flush_pending);
+    if (pending == 0 && running == 0 && flushes == 0 && flush_pending == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+uint64_t RocksDBStateStore::MemTableBytes() const {
+  uint64_t bytes = 0;
+  if (!instance_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &bytes)) return 0;
+  return bytes;
+}
 
 Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalState>& files) {
   if (!states_.empty() || !pending_.empty()) {

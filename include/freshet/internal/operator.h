@@ -166,6 +166,9 @@ struct OperatorContext {
   std::vector<std::function<void(CheckpointId)>> checkpoint_complete_listeners;
   /// The keyed-state backend keyed operators create (heap by default).
   StateBackendOptions state_backend;
+  /// The slot the task runs in, unique in the process (RocksDB instances of
+  /// one slot share its memory budget); empty: the operator's own budget.
+  std::string slot;
   /// Restored state that does not match what the operator asks for (a
   /// state whose kind or type changed), one line each; the task reports
   /// them all at once after opening its operators.

@@ -232,8 +232,11 @@ class RocksDBStateStore final : public KeyedStateStore {
   /// Opens a new RocksDB instance in a fresh directory. Throws
   /// RocksDBStateError when the directory cannot be made or RocksDB does
   /// not open. REQUIRES: max_parallelism in [1, 32768].
+  /// The instances of one `slot` (any string; empty: this instance alone)
+  /// share one memory budget, StateBackendOptions::rocksdb_memory_per_slot
+  /// (the first instance's setting counts).
   RocksDBStateStore(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
-                    const StateBackendOptions& options, const RocksDBKeyCodec& codec);
+                    const StateBackendOptions& options, const RocksDBKeyCodec& codec, const std::string& slot = "");
   ~RocksDBStateStore() override;
   RocksDBStateStore(const RocksDBStateStore&) = delete;
   RocksDBStateStore& operator=(const RocksDBStateStore&) = delete;
@@ -285,6 +288,16 @@ class RocksDBStateStore final : public KeyedStateStore {
   bool Incremental() const { return incremental_; }
   /// The id naming this instance's files in the shared directory.
   const std::string& BackendId() const;
+  /// Memory in the slot's budget: the shared block cache's usage, which
+  /// includes the memtables of every instance of the slot.
+  uint64_t SlotMemoryUsage() const;
+  /// The slot's budget (the shared block cache's capacity).
+  uint64_t SlotMemoryBudget() const;
+  /// Bytes of this instance's memtables.
+  uint64_t MemTableBytes() const;
+  /// Waits until the instance runs and has pending no flush or compaction
+  /// (for tests and benchmarks).
+  void WaitForBackgroundWork() const;
   Status RestoreKeyGroup(const uint8_t* data, size_t size);
   void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
   /// The key bytes (without key group) of every key holding a live value
@@ -296,6 +309,7 @@ class RocksDBStateStore final : public KeyedStateStore {
   const std::string& Path() const;
 
   struct Instance;
+  struct SlotMemory;
 
  private:
   struct PendingEntries {
@@ -319,6 +333,7 @@ class RocksDBStateStore final : public KeyedStateStore {
   RocksDBKeyCodec codec_;
   std::string base_dir_;  // where instance directories are made
   bool incremental_;
+  std::shared_ptr<SlotMemory> slot_memory_;  // shared by the slot's instances
   std::shared_ptr<Instance> instance_;  // shared with snapshots
   const void* current_key_ = nullptr;
   bool key_stale_ = true;
@@ -634,7 +649,9 @@ class RocksDBKeyedStateBackend final : public KeyedStateBackend<K> {
   /// files; without it every snapshot is in the backend-independent format.
   RocksDBKeyedStateBackend(KeyGroupRange range, int max_parallelism, ProcessingTimeService* time,
                            const StateBackendOptions& options, const OperatorContext* ctx = nullptr)
-      : store_(range, max_parallelism, time, options, RocksDBKeyCodecOf<K>::kCodec), ctx_(ctx) {}
+      : store_(range, max_parallelism, time, options, RocksDBKeyCodecOf<K>::kCodec,
+               ctx != nullptr ? ctx->slot : std::string()),
+        ctx_(ctx) {}
 
   void SetCurrentKey(const K& key) override { store_.SetCurrentKey(&key); }
   KeyedStateBase* Find(const std::string& name) override { return store_.Find(name); }

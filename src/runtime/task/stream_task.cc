@@ -209,6 +209,7 @@ void StreamTask::BuildChain() {
     ctx->auto_watermark_interval_ms = g.options.auto_watermark_interval_ms;
     ctx->checkpointing = checkpointing_;
     ctx->state_backend = g.options.state_backend;
+    ctx->slot = tdd_.slot >= 0 ? fmt::format("{}/slot-{}", tdd_.job_id, tdd_.slot) : tdd_.ExecutionId();
 
     // Outputs by tag: "" is the main output, others are side outputs.
     std::map<std::string, std::vector<std::unique_ptr<OutputBase>>> outs_by_tag;
