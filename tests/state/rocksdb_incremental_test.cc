@@ -3,7 +3,8 @@
 // (only those no completed checkpoint holds), restores from them at the
 // same and at other parallelisms (clipped and merged key-group ranges),
 // the key-group form for outputs without a shared directory, changed
-// states, missing and damaged files, and the heap backend's refusal.
+// states, missing, truncated and damaged files, and the heap backend's
+// refusal.
 #include <freshet/freshet.h>
 #include <freshet/internal/keyed_snapshot.h>
 #include <freshet/internal/keyed_state.h>
@@ -368,6 +369,45 @@ TEST_F(RocksDBIncrementalTest, MissingOrDamagedSharedFilesAreClearErrors) {
   Restore(op, 1, 0, 1, &status);
   EXPECT_EQ(status.Code(), StatusCode::kNotFound) << status.ToString();
   EXPECT_THAT(status.Message(), HasSubstr(name));
+}
+
+TEST_F(RocksDBIncrementalTest, DamagedFileContentsFailWithRocksDBsMessageNotACrash) {
+  auto instance = Make(0, 1);
+  instance->Register();
+  for (int64_t k = 0; k < 5000; ++k) instance->Put(k, Payload(k, 0));
+  OperatorStateHandle op = Checkpoint(1, {instance.get()});
+  // The largest shared file gets 64 bytes overwritten in its middle; its
+  // size stays (the size check at restore passes).
+  internal::SharedFileRef largest;
+  for (const auto& [local, ref] : op.subtasks[0].incremental->shared_files) {
+    if (ref.size > largest.size) largest = ref;
+  }
+  {
+    std::fstream f(Shared() / largest.name, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(largest.size / 2));
+    const std::string junk(64, 'X');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  // Either the restore or the first read of a damaged block fails, with
+  // RocksDB's message and the instance's directory.
+  std::string error;
+  try {
+    Status status;
+    auto restored = Restore(op, 1, 0, 1, &status);
+    if (!status.IsOk()) {
+      error = status.ToString();
+    } else {
+      restored->Register();
+      for (int64_t key = 0; key < 5000; ++key) {
+        restored->backend->SetCurrentKey(key);
+        restored->value->Get();
+      }
+    }
+  } catch (const internal::RocksDBStateError& e) {
+    error = e.what();
+  }
+  EXPECT_THAT(error, HasSubstr("Corruption"));
+  EXPECT_THAT(error, HasSubstr(instance->ctx.state_backend.rocksdb_local_dir));
 }
 
 TEST_F(RocksDBIncrementalTest, HeapBackendRefusesTheFilesNamingTheWayOut) {
