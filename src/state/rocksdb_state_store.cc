@@ -4,6 +4,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -16,12 +17,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
@@ -110,6 +113,62 @@ std::string NewBackendId() {
   return id;
 }
 
+/// Drops values whose time to live has passed when RocksDB compacts them,
+/// so expired values that are never read again leave the disk. Only for
+/// states of the value layout (a map's entries have no time of their own;
+/// an expired map goes when it is next accessed). "Now" is the processing
+/// time the store last read, so a value is dropped only when a read at
+/// that moment would not have returned it.
+class TtlCompaction final : public rocksdb::CompactionFilterFactory {
+ public:
+  void SetTtl(uint32_t column_family_id, int64_t ttl_ms) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ttl_by_family_[column_family_id] = ttl_ms;
+  }
+  void SetNow(Timestamp now) { now_.store(now, std::memory_order_relaxed); }
+  /// A RocksDB snapshot being written judges expiry at `now`: compactions
+  /// meanwhile (which RocksDB applies to the entries the snapshot sees too)
+  /// drop nothing that was live then.
+  void Hold(Timestamp now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_.insert(now);
+  }
+  void Release(Timestamp now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = held_.find(now); it != held_.end()) held_.erase(it);
+  }
+
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context& context) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = ttl_by_family_.find(context.column_family_id);
+    if (found == ttl_by_family_.end()) return nullptr;
+    Timestamp now = now_.load(std::memory_order_relaxed);
+    if (!held_.empty()) now = std::min(now, *held_.begin());
+    return std::make_unique<ExpiredValues>(found->second, now);
+  }
+  const char* Name() const override { return "freshet.TtlCompaction"; }
+
+ private:
+  class ExpiredValues final : public rocksdb::CompactionFilter {
+   public:
+    ExpiredValues(int64_t ttl_ms, Timestamp now) : ttl_ms_(ttl_ms), now_(now) {}
+    bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+      return value.size() >= kTimeBytes && TimeOf(ToView(value)) + ttl_ms_ <= now_;
+    }
+    const char* Name() const override { return "freshet.TtlCompaction.ExpiredValues"; }
+
+   private:
+    int64_t ttl_ms_;
+    Timestamp now_;
+  };
+
+  std::mutex mutex_;
+  std::map<uint32_t, int64_t> ttl_by_family_;
+  std::multiset<Timestamp> held_;
+  std::atomic<Timestamp> now_{std::numeric_limits<Timestamp>::min()};
+};
+
 }  // namespace
 
 /// One RocksDB instance and its directory; shared by the store and its
@@ -126,6 +185,7 @@ struct RocksDBStateStore::Instance {
   std::string path;
   std::string backend_id = NewBackendId();
   rocksdb::Options options;
+  std::shared_ptr<TtlCompaction> ttl_compaction;  // also in options; null for a scratch instance
   rocksdb::DB* db = nullptr;
   // The column families (a state's is found by name), including those
   // restored for states not registered (yet) and, after a restore, the
@@ -426,9 +486,13 @@ class RocksDBKeyedSnapshot : public KeyedStateSnapshot {
         info_(std::move(info)),
         now_(now),
         max_parallelism_(max_parallelism),
-        key_length_(key_length) {}
+        key_length_(key_length) {
+    if (snapshot_ != nullptr && instance_->ttl_compaction) instance_->ttl_compaction->Hold(now_);
+  }
   ~RocksDBKeyedSnapshot() override {
-    if (snapshot_ != nullptr) instance_->db->ReleaseSnapshot(snapshot_);
+    if (snapshot_ == nullptr) return;
+    instance_->db->ReleaseSnapshot(snapshot_);
+    if (instance_->ttl_compaction) instance_->ttl_compaction->Release(now_);
   }
   RocksDBKeyedSnapshot(const RocksDBKeyedSnapshot&) = delete;
   RocksDBKeyedSnapshot& operator=(const RocksDBKeyedSnapshot&) = delete;
@@ -766,6 +830,8 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
   o.memtable_whole_key_filtering = true;
   // One writer (the task thread): the memtable's single-writer insert path.
   o.allow_concurrent_memtable_write = false;
+  instance->ttl_compaction = std::make_shared<TtlCompaction>();
+  o.compaction_filter_factory = instance->ttl_compaction;
   OpenInstance(*instance, false);
   instance->write.disableWAL = true;
   instance_ = std::move(instance);
@@ -778,7 +844,12 @@ RocksDBStateStore::~RocksDBStateStore() {
 
 const std::string& RocksDBStateStore::Path() const { return instance_->path; }
 
-Timestamp RocksDBStateStore::Now() const { return time_ != nullptr ? time_->CurrentProcessingTime() : 0; }
+Timestamp RocksDBStateStore::Now() const {
+  if (time_ == nullptr) return 0;
+  Timestamp now = time_->CurrentProcessingTime();
+  instance_->ttl_compaction->SetNow(now);
+  return now;
+}
 
 void RocksDBStateStore::SerializeCurrentKey() {
   FRESHET_CHECK_MSG(current_key_ != nullptr, "keyed state accessed without a current key");
@@ -831,6 +902,11 @@ KeyedStateBase* RocksDBStateStore::Register(const std::string& name, std::unique
     restored = instance.family_index.emplace(family_name, static_cast<int>(instance.families.size() - 1)).first;
   }
   state->SetColumnFamily(restored->second);
+  if (state->Ttl() && state->GetLayout() == RocksDBStateBase::Layout::kValue) {
+    instance.ttl_compaction->SetTtl(instance.families[static_cast<size_t>(restored->second)]->GetID(),
+                                    state->Ttl()->ttl.count());
+    Now();  // compactions from here on know the time
+  }
   RocksDBStateBase* registered = states_.emplace(name, std::move(state)).first->second.get();
 
   auto pending = pending_.find(name);
@@ -969,6 +1045,17 @@ void RocksDBStateStore::WaitForBackgroundWork() const {
   }
 }
 
+void RocksDBStateStore::CompactAll() {
+  rocksdb::FlushOptions flush;
+  rocksdb::Status s = instance_->db->Flush(flush, instance_->families);
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* family : instance_->families) {
+    if (s.ok()) s = instance_->db->CompactRange(options, family, nullptr, nullptr);
+  }
+  if (!s.ok()) Fail(instance_->path, "compacting", s);
+}
+
 uint64_t RocksDBStateStore::MemTableBytes() const {
   uint64_t bytes = 0;
   if (!instance_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &bytes)) return 0;
@@ -992,6 +1079,8 @@ Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalStat
   auto instance = std::make_shared<Instance>();
   instance->path = MakeInstanceDirectory(base_dir_);
   instance->options = instance_->options;
+  instance->ttl_compaction = std::make_shared<TtlCompaction>();
+  instance->options.compaction_filter_factory = instance->ttl_compaction;
   instance->write = instance_->write;
   FRESHET_RETURN_IF_ERROR(MaterializeFiles(*base, instance->path));
   OpenInstance(*instance, true);
@@ -1017,6 +1106,10 @@ Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalStat
     Instance other;
     other.path = MakeInstanceDirectory(base_dir_);
     other.options = instance->options;
+    // Read once and removed: no compaction (and no TTL filter, whose
+    // column family ids are the new instance's).
+    other.options.compaction_filter_factory = nullptr;
+    other.options.disable_auto_compactions = true;
     FRESHET_RETURN_IF_ERROR(MaterializeFiles(part, other.path));
     OpenInstance(other, true);
     rocksdb::Slice lower(lowest), upper(beyond);

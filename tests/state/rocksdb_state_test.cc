@@ -641,6 +641,61 @@ TEST_F(RocksDBStateTest, SnapshotsRestoreAcrossBackendsAndParallelisms) {
   }
 }
 
+TEST_F(RocksDBStateTest, CompactionDropsExpiredValuesButNotWhatASnapshotBeingWrittenHolds) {
+  RocksDBKeyedStateBackend<int64_t> backend({0, kMaxParallelism - 1}, kMaxParallelism, &time_,
+                                            RocksOptions(dir_.Path()));
+  RuntimeContext rc("t", 0, 1, kMaxParallelism, 0);
+  rc.SetKeyedStateStore(&backend);
+  ValueStateDescriptor<int64_t> with_ttl("ttl", 0);
+  with_ttl.EnableTimeToLive(StateTtlConfig::Of(Duration(100)));
+  auto& expiring = rc.GetState(with_ttl);
+  auto& lasting = rc.GetState(ValueStateDescriptor<int64_t>("no-ttl", 0));
+  time_.SetTime(1000);
+  int64_t key = 0;
+  for (key = 0; key < 1000; ++key) {
+    backend.SetCurrentKey(key);
+    expiring.Update(key);
+    lasting.Update(key);
+  }
+  EXPECT_EQ(backend.NumKeys(), 1000u);  // counts stored entries, expired or not
+  // A snapshot taken now, written while the values expire.
+  auto snapshot = backend.Snapshot();
+  time_.SetTime(1200);
+  key = 0;
+  backend.SetCurrentKey(key);
+  EXPECT_EQ(expiring.Get(), std::nullopt);  // the read also tells the store the time
+  backend.Rocks()->CompactAll();
+  auto blocks = WriteAll(*snapshot);
+  int64_t in_snapshot = 0;
+  HeapKeyedStateBackend<int64_t> heap({0, kMaxParallelism - 1}, kMaxParallelism, &time_);
+  for (const auto& [kg, block] : blocks) {
+    ASSERT_TRUE(heap.RestoreKeyGroup(reinterpret_cast<const uint8_t*>(block.data()), block.size()).IsOk());
+  }
+  RuntimeContext heap_rc("t", 0, 1, kMaxParallelism, 0);
+  heap_rc.SetKeyedStateStore(&heap);
+  heap_rc.GetState(with_ttl);  // restored values start a new time to live
+  heap.ForEachKeyWithState("ttl", [&](const int64_t&) { ++in_snapshot; });
+  EXPECT_EQ(in_snapshot, 1000) << "every value was live when the snapshot was taken";
+  snapshot.reset();
+  // Without the snapshot, a compaction drops the expired values: only the
+  // state without TTL keeps its 1000 keys.
+  backend.Rocks()->CompactAll();
+  EXPECT_EQ(backend.NumKeys(), 1000u);
+  int64_t with_ttl_left = 0;
+  backend.ForEachKeyWithState("ttl", [&](const int64_t&) { ++with_ttl_left; });
+  EXPECT_EQ(with_ttl_left, 0);
+  size_t stored = 0;
+  backend.Rocks()->Scan(0, std::string_view(), [&](std::string_view, std::string_view) {
+    ++stored;
+    return true;
+  });
+  EXPECT_EQ(stored, 0u) << "expired values left the disk";
+  for (key = 0; key < 1000; key += 97) {
+    backend.SetCurrentKey(key);
+    EXPECT_EQ(lasting.Value(), key);
+  }
+}
+
 TEST_F(RocksDBStateTest, ChangedStateKindOrTypeIsRejectedOnRestore) {
   RocksDBKeyedStateBackend<int64_t> backend({0, kMaxParallelism - 1}, kMaxParallelism, &time_,
                                             RocksOptions(dir_.Path()));

@@ -39,6 +39,11 @@
 /// directory, opens it, deletes the key groups outside its range and copies
 /// the range's entries of the other overlapping old instances (rescaling).
 ///
+/// TTL: values of the value layout whose time to live has passed are
+/// dropped by a compaction filter when RocksDB compacts them (judged at the
+/// processing time the store last read), besides on access and from
+/// snapshots; maps expire on access.
+///
 /// Failures of RocksDB (open, I/O, corruption, a full disk) throw
 /// RocksDBStateError, whose message names the operation, the directory and
 /// RocksDB's status.
@@ -298,6 +303,8 @@ class RocksDBStateStore final : public KeyedStateStore {
   /// Waits until the instance runs and has pending no flush or compaction
   /// (for tests and benchmarks).
   void WaitForBackgroundWork() const;
+  /// Flushes and compacts every column family now (for tests and tools).
+  void CompactAll();
   Status RestoreKeyGroup(const uint8_t* data, size_t size);
   void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
   /// The key bytes (without key group) of every key holding a live value
