@@ -1,18 +1,55 @@
 // Keyed state: every state kind through a KeyedProcessFunction on the
 // operator harness, TTL with a manual clock, and keyed state in whole jobs
-// compared with a sequential computation.
+// compared with a sequential computation; each on the heap and on the
+// RocksDB backend (the heap's slot reuse and incremental TTL cleanup are
+// heap-only).
 #include <freshet/freshet.h>
+#include <freshet/internal/keyed_state.h>
 #include <freshet/testing/operator_harness.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <numeric>
+#include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace freshet {
 namespace {
+
+using BackendType = StateBackendOptions::Type;
+
+std::string NameOf(BackendType type) { return type == BackendType::kHeap ? "Heap" : "RocksDB"; }
+std::string BackendName(const ::testing::TestParamInfo<BackendType>& info) { return NameOf(info.param); }
+
+/// An environment whose keyed operators (in jobs and in the harness) use `type`.
+std::unique_ptr<StreamExecutionEnvironment> NewEnv(BackendType type) {
+  auto env = StreamExecutionEnvironment::Create();
+  StateBackendOptions backend;
+  backend.type = type;
+  env->SetStateBackend(backend);
+  return env;
+}
+
+/// A keyed backend of `type` on its own.
+template <class K>
+std::unique_ptr<internal::KeyedStateBackend<K>> MakeBackend(BackendType type, KeyGroupRange range,
+                                                            int max_parallelism,
+                                                            internal::ProcessingTimeService* time = nullptr) {
+  if (type == BackendType::kRocksDB) {
+    StateBackendOptions options;
+    options.type = type;
+    return std::make_unique<internal::RocksDBKeyedStateBackend<K>>(range, max_parallelism, time, options);
+  }
+  return std::make_unique<internal::HeapKeyedStateBackend<K>>(range, max_parallelism, time);
+}
+
+class KeyedStateTest : public ::testing::TestWithParam<BackendType> {};
+class StateTtlTest : public ::testing::TestWithParam<BackendType> {};
+class KeyedStateSnapshotTest : public ::testing::TestWithParam<BackendType> {};
 
 struct Event {
   int64_t key;
@@ -78,8 +115,8 @@ DataStream<std::string> ProbeStream(StreamExecutionEnvironment& env) {
   return env.FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(StateProbe());
 }
 
-TEST(KeyedStateTest, EveryStateKindIsScopedToTheCurrentKey) {
-  auto env = StreamExecutionEnvironment::Create();
+TEST_P(KeyedStateTest, EveryStateKindIsScopedToTheCurrentKey) {
+  auto env = NewEnv(GetParam());
   testing::OneInputOperatorHarness<Event, std::string> h(ProbeStream(*env));
   h.Open();
   h.ProcessElement({1, 4});
@@ -94,8 +131,8 @@ TEST(KeyedStateTest, EveryStateKindIsScopedToTheCurrentKey) {
   EXPECT_EQ(out[3], "key 1 value 7 list 3 map 1=v7;2=v5; sum 16 avg 5.333333");
 }
 
-TEST(KeyedStateTest, ClearRemovesTheKeyAndDefaultsReturn) {
-  auto env = StreamExecutionEnvironment::Create();
+TEST_P(KeyedStateTest, ClearRemovesTheKeyAndDefaultsReturn) {
+  auto env = NewEnv(GetParam());
   testing::OneInputOperatorHarness<Event, std::string> h(ProbeStream(*env));
   h.Open();
   h.ProcessElement({1, 4});
@@ -107,7 +144,7 @@ TEST(KeyedStateTest, ClearRemovesTheKeyAndDefaultsReturn) {
   EXPECT_EQ(out[2], "key 1 value 6 list 1 map 0=v6; sum 6 avg 6.000000");
 }
 
-TEST(KeyedStateTest, SlotsOfClearedKeysAreReused) {
+TEST(HeapKeyedStateTest, SlotsOfClearedKeysAreReused) {
   using Backend = internal::HeapKeyedStateBackend<int64_t>;
   RuntimeContext rc("t", 0, 1, 128, 0);
   Backend backend(KeyGroupRange{0, 127}, 128, nullptr);
@@ -145,11 +182,11 @@ TEST(KeyedStateTest, SlotsOfClearedKeysAreReused) {
   }
 }
 
-TEST(KeyedStateTest, TypeConflictAndMissingKeyAreReported) {
+TEST_P(KeyedStateTest, TypeConflictAndMissingKeyAreReported) {
   RuntimeContext rc("t", 0, 1, 128, 0);
   EXPECT_THROW(rc.GetState(ValueStateDescriptor<int64_t>("v")), std::logic_error);
-  internal::HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128, nullptr);
-  rc.SetKeyedStateStore(&backend);
+  auto backend = MakeBackend<int64_t>(GetParam(), KeyGroupRange{0, 127}, 128);
+  rc.SetKeyedStateStore(backend.get());
   rc.GetState(ValueStateDescriptor<int64_t>("v"));
   try {
     rc.GetListState(ListStateDescriptor<int64_t>("v"));
@@ -159,7 +196,7 @@ TEST(KeyedStateTest, TypeConflictAndMissingKeyAreReported) {
   }
 }
 
-TEST(KeyedStateTest, StateOnANonKeyedStreamFailsTheJobWithAClearMessage) {
+TEST(KeyedStateErrorTest, StateOnANonKeyedStreamFailsTheJobWithAClearMessage) {
   class Bad : public RichMapFunction<int64_t, int64_t> {
    public:
     void Open() override { GetRuntimeContext().GetState(ValueStateDescriptor<int64_t>("x")); }
@@ -196,8 +233,8 @@ class TtlProbe : public KeyedProcessFunction<int64_t, Event, std::string> {
   ValueState<int64_t>* value_ = nullptr;
 };
 
-TEST(StateTtlTest, ExpiredValuesAreNeverReturned) {
-  auto env = StreamExecutionEnvironment::Create();
+TEST_P(StateTtlTest, ExpiredValuesAreNeverReturned) {
+  auto env = NewEnv(GetParam());
   auto s = env->FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(TtlProbe(
       StateTtlConfig::Of(Duration(100))));
   testing::OneInputOperatorHarness<Event, std::string> h(s);
@@ -211,9 +248,9 @@ TEST(StateTtlTest, ExpiredValuesAreNeverReturned) {
   EXPECT_EQ(h.OutputValues(), (std::vector<std::string>{"7", "expired"}));
 }
 
-TEST(StateTtlTest, ReadsRefreshOnlyWhenConfigured) {
+TEST_P(StateTtlTest, ReadsRefreshOnlyWhenConfigured) {
   for (auto update : {StateTtlConfig::UpdateType::kOnCreateAndWrite, StateTtlConfig::UpdateType::kOnReadAndWrite}) {
-    auto env = StreamExecutionEnvironment::Create();
+    auto env = NewEnv(GetParam());
     auto s = env->FromElements<Event>({}).KeyBy([](const Event& e) { return e.key; }).Process(TtlProbe(
         StateTtlConfig::Of(Duration(100), update)));
     testing::OneInputOperatorHarness<Event, std::string> h(s);
@@ -229,7 +266,7 @@ TEST(StateTtlTest, ReadsRefreshOnlyWhenConfigured) {
   }
 }
 
-TEST(StateTtlTest, IncrementalCleanupReleasesKeysThatAreNeverReadAgain) {
+TEST(HeapStateTtlTest, IncrementalCleanupReleasesKeysThatAreNeverReadAgain) {
   using Backend = internal::HeapKeyedStateBackend<int64_t>;
   testing::ManualProcessingTimeService time;
   RuntimeContext rc("t", 0, 1, 128, 0);
@@ -269,11 +306,11 @@ class RunningCount : public RichFlatMapFunction<Event, std::pair<int64_t, int64_
   ValueState<int64_t>* count_ = nullptr;
 };
 
-class KeyedStateJobTest : public ::testing::TestWithParam<int> {};
+class KeyedStateJobTest : public ::testing::TestWithParam<std::tuple<BackendType, int>> {};
 
 TEST_P(KeyedStateJobTest, RunningCountsMatchASequentialComputation) {
-  auto env = StreamExecutionEnvironment::Create();
-  env->SetParallelism(GetParam());
+  auto env = NewEnv(std::get<0>(GetParam()));
+  env->SetParallelism(std::get<1>(GetParam()));
   auto out = env->FromGenerator([](int64_t i) { return Event{(i * 7919) % 97, i}; }, 20000)
                  .KeyBy([](const Event& e) { return e.key; })
                  .FlatMap(RunningCount())
@@ -291,7 +328,12 @@ TEST_P(KeyedStateJobTest, RunningCountsMatchASequentialComputation) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, KeyedStateJobTest, ::testing::Values(1, 2, 4));
+INSTANTIATE_TEST_SUITE_P(BackendsAndParallelism, KeyedStateJobTest,
+                         ::testing::Combine(::testing::Values(BackendType::kHeap, BackendType::kRocksDB),
+                                            ::testing::Values(1, 2, 4)),
+                         [](const ::testing::TestParamInfo<std::tuple<BackendType, int>>& info) {
+                           return NameOf(std::get<0>(info.param)) + "P" + std::to_string(std::get<1>(info.param));
+                         });
 
 // Timers and state together: emit each key's sum when its timer fires.
 class SumOnTimer : public KeyedProcessFunction<int64_t, Event, std::pair<int64_t, int64_t>> {
@@ -310,8 +352,8 @@ class SumOnTimer : public KeyedProcessFunction<int64_t, Event, std::pair<int64_t
   ValueState<int64_t>* sum_ = nullptr;
 };
 
-TEST(KeyedStateJobTest, TimersSeeTheStateOfTheirKey) {
-  auto env = StreamExecutionEnvironment::Create();
+TEST_P(KeyedStateTest, TimersSeeTheStateOfTheirKeyInAJob) {
+  auto env = NewEnv(GetParam());
   env->SetParallelism(3);
   auto out = env->FromGenerator([](int64_t i) { return Event{i % 13, i}; }, 5000)
                  .AssignTimestampsAndWatermarks(WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(
@@ -333,11 +375,11 @@ namespace freshet {
 namespace {
 
 // Snapshots per key group restore into backends of another parallelism.
-TEST(KeyedStateSnapshotTest, KeyGroupsRestoreAtAnotherParallelism) {
-  using Backend = internal::HeapKeyedStateBackend<std::string>;
+TEST_P(KeyedStateSnapshotTest, KeyGroupsRestoreAtAnotherParallelism) {
   constexpr int kMaxParallelism = 16;
   RuntimeContext rc("t", 0, 1, kMaxParallelism, 0);
-  Backend source(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism, nullptr);
+  auto source_backend = MakeBackend<std::string>(GetParam(), KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
+  internal::KeyedStateBackend<std::string>& source = *source_backend;
   rc.SetKeyedStateStore(&source);
   auto& count = rc.GetState(ValueStateDescriptor<int64_t>("count"));
   auto& items = rc.GetListState(ListStateDescriptor<std::string>("items"));
@@ -361,7 +403,10 @@ TEST(KeyedStateSnapshotTest, KeyGroupsRestoreAtAnotherParallelism) {
   size_t total_keys = 0;
   for (int subtask = 0; subtask < 3; ++subtask) {
     KeyGroupRange range = KeyGroupRangeForSubtask(subtask, 3, kMaxParallelism);
-    Backend target(range, kMaxParallelism, nullptr);
+    // Restored into the other backend: the format is the same.
+    auto target_backend = MakeBackend<std::string>(
+        GetParam() == BackendType::kHeap ? BackendType::kRocksDB : BackendType::kHeap, range, kMaxParallelism);
+    internal::KeyedStateBackend<std::string>& target = *target_backend;
     for (int kg = range.start; kg <= range.end; ++kg) {
       const std::string& bytes = groups[static_cast<size_t>(kg)];
       ASSERT_TRUE(target.RestoreKeyGroup(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()).IsOk());
@@ -382,12 +427,19 @@ TEST(KeyedStateSnapshotTest, KeyGroupsRestoreAtAnotherParallelism) {
   EXPECT_EQ(restored, expected);
 }
 
-TEST(KeyedStateSnapshotTest, CorruptSnapshotIsRejected) {
-  internal::HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128, nullptr);
+TEST_P(KeyedStateSnapshotTest, CorruptSnapshotIsRejected) {
+  auto backend = MakeBackend<int64_t>(GetParam(), KeyGroupRange{0, 127}, 128);
   const uint8_t garbage[] = {5, 0, 0, 0, 200, 1, 2};
-  Status s = backend.RestoreKeyGroup(garbage, sizeof(garbage));
+  Status s = backend->RestoreKeyGroup(garbage, sizeof(garbage));
   EXPECT_EQ(s.Code(), StatusCode::kCorruption);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateTest, ::testing::Values(BackendType::kHeap, BackendType::kRocksDB),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, StateTtlTest, ::testing::Values(BackendType::kHeap, BackendType::kRocksDB),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateSnapshotTest,
+                         ::testing::Values(BackendType::kHeap, BackendType::kRocksDB), BackendName);
 
 }  // namespace
 }  // namespace freshet

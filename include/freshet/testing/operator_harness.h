@@ -73,6 +73,7 @@ class OneInputOperatorHarness {
     ctx_.accumulators = &accumulators_;
     ctx_.processing_time = &time_;
     ctx_.counters = &counters_;
+    ctx_.state_backend = stream.Env()->GetStateBackend();
     op_ = t.factory(ctx_, &output_);
     input_ = static_cast<internal::Input<IN>*>(op_->InputAt(1));
   }
@@ -175,6 +176,7 @@ class TwoInputOperatorHarness {
     ctx_.accumulators = &accumulators_;
     ctx_.processing_time = &time_;
     ctx_.counters = &counters_;
+    ctx_.state_backend = stream.Env()->GetStateBackend();
     op_ = t.factory(ctx_, &output_);
     input1_ = static_cast<internal::Input<IN1>*>(op_->InputAt(1));
     input2_ = static_cast<internal::Input<IN2>*>(op_->InputAt(2));
