@@ -18,6 +18,7 @@
 
 #include "freshet/freshet.h"
 #include "runtime/checkpoint/checkpoint_storage.h"
+#include "support/sequence_oracle.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
@@ -30,19 +31,12 @@ class TempDir : public test_support::TempDir {
   TempDir() : test_support::TempDir("freshet-unaligned") {}
 };
 
-struct Seq {
-  int64_t key;
-  int64_t seq;
-};
-
-struct Report {
-  std::mutex mu;
-  std::map<int64_t, int64_t> final_seq;
-  std::atomic<int64_t> violations{0};
-  std::atomic<int64_t> processed{0};
-};
-
-Report* g_report = nullptr;
+using test_support::FaultInjector;
+using test_support::FixedDelayRestarts;
+using test_support::RecordFinal;
+using test_support::Seq;
+using Report = test_support::OracleReport;
+test_support::OracleReport*& g_report = test_support::g_oracle;
 
 /// Holds the last number per key; a gap or a duplicate is a violation.
 /// Slow on purpose (a few microseconds per record), so that its input
@@ -68,53 +62,17 @@ class SlowSequenceChecker : public KeyedProcessFunction<int64_t, Seq, Seq> {
   ValueState<int64_t>* last_ = nullptr;
 };
 
-/// Fails its subtask once per attempt below `attempts`, a little after a
-/// checkpoint completed (so that recovery has one to start from).
-class FaultInjector : public RichMapFunction<Seq, Seq>, public CheckpointListener {
- public:
-  explicit FaultInjector(int attempts) : attempts_(attempts) {}
-  void Open() override {
-    auto& rc = GetRuntimeContext();
-    fail_ = rc.GetAttemptNumber() < attempts_;
-    fail_after_ = 300 + 200 * rc.GetIndexOfThisSubtask();
-  }
-  void NotifyCheckpointComplete(CheckpointId) override { checkpointed_ = true; }
-  Seq Map(const Seq& s) override {
-    if (fail_ && checkpointed_ && ++seen_ == fail_after_) throw std::runtime_error("injected failure");
-    return s;
-  }
-
- private:
-  int attempts_;
-  bool fail_ = false;
-  bool checkpointed_ = false;
-  int64_t fail_after_ = 0;
-  int64_t seen_ = 0;
-};
-
-void RecordFinal(const Seq& s) {
-  std::lock_guard lock(g_report->mu);
-  g_report->final_seq[s.key] = s.seq;
-}
-
 constexpr int64_t kKeys = 20;
 constexpr int64_t kPerKey = 3000;
 constexpr int kParallelism = 2;
 
-/// Record i: each source subtask owns kKeys / P keys and emits their
-/// numbers in order, round-robin.
-Seq SequenceOf(int64_t i) {
-  constexpr int64_t per_subtask = kKeys / kParallelism;
-  constexpr int64_t range = per_subtask * kPerKey;
-  int64_t subtask = i / range, j = i % range;
-  return Seq{subtask * per_subtask + j % per_subtask, j / per_subtask};
-}
+Seq SequenceOf(int64_t i) { return test_support::SequenceAt(i, kKeys, kPerKey, kParallelism); }
 
 /// source (unthrottled) -> faults -> keyBy -> slow checker -> sink
 void BuildJob(StreamExecutionEnvironment& env, int fail_attempts) {
   env.FromGenerator(SequenceOf, kKeys * kPerKey, -1)
       .Uid("source")
-      .Map(FaultInjector(fail_attempts))
+      .Map(FaultInjector(fail_attempts, 300, 0, 200))
       .Uid("faults")
       .KeyBy([](const Seq& s) { return s.key; })
       .Process(SlowSequenceChecker())
@@ -133,11 +91,7 @@ void Configure(StreamExecutionEnvironment& env, const std::string& dir, int64_t 
   env.GetCheckpointConfig().num_retained = 100;
   env.GetCheckpointConfig().unaligned = unaligned;
   env.GetCheckpointConfig().aligned_checkpoint_timeout_ms = aligned_timeout_ms;
-  RestartStrategyOptions restart;
-  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
-  restart.fixed_delay_attempts = 10;
-  restart.fixed_delay_ms = 20;
-  env.SetRestartStrategy(restart);
+  env.SetRestartStrategy(FixedDelayRestarts());
 }
 
 void ExpectComplete(const Report& r) {

@@ -15,6 +15,7 @@
 
 #include "freshet/freshet.h"
 #include "runtime/checkpoint/checkpoint_storage.h"
+#include "support/sequence_oracle.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
@@ -88,22 +89,12 @@ std::string NameOf(Backend backend) {
 std::string BackendName(const ::testing::TestParamInfo<Backend>& info) { return NameOf(info.param); }
 void PrintTo(Backend backend, std::ostream* os) { *os << NameOf(backend); }
 
-struct Seq {
-  int64_t key;
-  int64_t seq;
-};
-
-/// What the jobs report: violations seen by the checker and the last
-/// number per key, written once at the end of event time.
-struct Report {
-  std::mutex mu;
-  std::map<int64_t, int64_t> final_seq;
-  std::atomic<int64_t> violations{0};
-  std::atomic<int64_t> finals_written{0};
-  std::atomic<int64_t> rocksdb_instances{0};  // seen by the checker when it opened
-};
-
-Report* g_report = nullptr;
+using test_support::FaultInjector;
+using test_support::FixedDelayRestarts;
+using test_support::RecordFinal;
+using test_support::Seq;
+using Report = test_support::OracleReport;
+test_support::OracleReport*& g_report = test_support::g_oracle;
 
 /// Holds the last sequence number per key; any gap or duplicate is a
 /// violation of exactly-once state. Emits (key, last) when event time ends.
@@ -127,43 +118,6 @@ class SequenceChecker : public KeyedProcessFunction<int64_t, Seq, Seq> {
   ValueState<int64_t>* last_ = nullptr;
 };
 
-/// Fails its subtask once per attempt below `attempts`, after a number of
-/// records that differs per attempt and subtask and once the attempt has
-/// completed a checkpoint (so that every restart resumes from one, however
-/// slow the build: sanitizers, RocksDB).
-class FaultInjector : public RichMapFunction<Seq, Seq>, public CheckpointListener {
- public:
-  explicit FaultInjector(int attempts) : attempts_(attempts) {}
-  void Open() override {
-    auto& rc = GetRuntimeContext();
-    // Early enough that every attempt gets there, whatever checkpoint it
-    // resumed from (a subtask has keys * per_key / parallelism records).
-    fail_at_ = rc.GetAttemptNumber() < attempts_
-                   ? 1000 + 500 * rc.GetAttemptNumber() + 300 * rc.GetIndexOfThisSubtask()
-                   : -1;
-  }
-  void NotifyCheckpointComplete(CheckpointId) override { checkpointed_ = true; }
-  Seq Map(const Seq& s) override {
-    if (++seen_ >= fail_at_ && fail_at_ > 0 && checkpointed_) {
-      fail_at_ = -1;
-      throw std::runtime_error("injected failure");
-    }
-    return s;
-  }
-
- private:
-  int attempts_;
-  int64_t fail_at_ = -1;
-  int64_t seen_ = 0;
-  bool checkpointed_ = false;
-};
-
-void RecordFinal(const Seq& s) {
-  std::lock_guard lock(g_report->mu);
-  g_report->final_seq[s.key] = s.seq;
-  g_report->finals_written.fetch_add(1);
-}
-
 struct OracleJob {
   int64_t keys = 40;
   int64_t per_key = 600;
@@ -173,23 +127,18 @@ struct OracleJob {
   int64_t interval_ms = 50;
 };
 
-/// Record i of the generator. Each source subtask reads a contiguous range
-/// of indexes and owns keys/parallelism keys, emitting their numbers in
-/// order round-robin, so every key's sequence comes from one subtask.
+/// The generator of `job` (see test_support::SequenceAt).
 std::function<Seq(int64_t)> SequenceOf(const OracleJob& job) {
-  int64_t keys_per_subtask = job.keys / job.parallelism;
-  int64_t range = keys_per_subtask * job.per_key;
-  return [keys_per_subtask, range](int64_t i) {
-    int64_t subtask = i / range, j = i % range;
-    return Seq{subtask * keys_per_subtask + j % keys_per_subtask, j / keys_per_subtask};
-  };
+  return [job](int64_t i) { return test_support::SequenceAt(i, job.keys, job.per_key, job.parallelism); };
 }
 
 /// source -> fault injector -> keyBy -> checker -> sink
 void BuildOracle(StreamExecutionEnvironment& env, const OracleJob& job) {
   env.FromGenerator(SequenceOf(job), job.keys * job.per_key, job.rate)
       .Uid("source")
-      .Map(FaultInjector(job.fail_attempts))
+      // Early enough that every attempt gets there, whatever checkpoint it
+      // resumed from (a subtask has keys * per_key / parallelism records).
+      .Map(FaultInjector(job.fail_attempts, 1000, 500, 300))
       .Uid("faults")
       .KeyBy([](const Seq& s) { return s.key; })
       .Process(SequenceChecker())
@@ -203,11 +152,7 @@ void ConfigureCheckpoints(StreamExecutionEnvironment& env, const std::string& di
   env.EnableCheckpointing(Duration(interval_ms), mode);
   env.GetCheckpointConfig().directory = dir;
   env.GetCheckpointConfig().num_retained = 3;
-  RestartStrategyOptions restart;
-  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
-  restart.fixed_delay_attempts = 10;
-  restart.fixed_delay_ms = 20;
-  env.SetRestartStrategy(restart);
+  env.SetRestartStrategy(FixedDelayRestarts());
 }
 
 void ExpectComplete(const Report& r, const OracleJob& job) {
@@ -324,11 +269,7 @@ TEST_P(CheckpointRecoveryTest, DamagedCheckpointIsSkippedForTheOneBefore) {
   auto env = NewEnv();
   env->SetParallelism(2);
   ConfigureCheckpoints(*env, dir.Path(), 40);
-  RestartStrategyOptions restart;
-  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
-  restart.fixed_delay_attempts = 3;
-  restart.fixed_delay_ms = 400;  // time to damage the newest checkpoint
-  env->SetRestartStrategy(restart);
+  env->SetRestartStrategy(FixedDelayRestarts(3, 400));  // time to damage the newest checkpoint
   env->FromGenerator(SequenceOf(job), job.keys * job.per_key, job.rate)
       .Map(FailOnSignal())
       .KeyBy([](const Seq& s) { return s.key; })

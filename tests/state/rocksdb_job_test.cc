@@ -12,23 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "support/sequence_oracle.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
 namespace {
 
-struct Seq {
-  int64_t key;
-  int64_t seq;
-};
-
-struct Report {
-  std::mutex mu;
-  std::map<int64_t, int64_t> final_seq;
-  std::map<int64_t, std::string> final_summary;
-  std::atomic<int64_t> violations{0};
-};
-Report* g_report = nullptr;
+using test_support::FaultInjector;
+using test_support::FixedDelayRestarts;
+using test_support::RecordFinal;
+using test_support::Seq;
+using Report = test_support::OracleReport;
+test_support::OracleReport*& g_report = test_support::g_oracle;
 
 // Keeps every state kind per key on the backend the job is configured
 // with; any gap or duplicate in a key's sequence is a violation. Emits the
@@ -72,44 +67,11 @@ class Checker : public KeyedProcessFunction<int64_t, Seq, Seq> {
   ReducingState<int64_t>* sum_ = nullptr;
 };
 
-// Fails its subtask once per attempt below `attempts`.
-class FaultInjector : public RichMapFunction<Seq, Seq> {
- public:
-  explicit FaultInjector(int attempts) : attempts_(attempts) {}
-  void Open() override {
-    auto& rc = GetRuntimeContext();
-    fail_at_ = rc.GetAttemptNumber() < attempts_
-                   ? 1000 + 500 * rc.GetAttemptNumber() + 300 * rc.GetIndexOfThisSubtask()
-                   : -1;
-  }
-  Seq Map(const Seq& s) override {
-    if (++seen_ == fail_at_) throw std::runtime_error("injected failure");
-    return s;
-  }
-
- private:
-  int attempts_;
-  int64_t fail_at_ = -1;
-  int64_t seen_ = 0;
-};
-
-void RecordFinal(const Seq& s) {
-  std::lock_guard lock(g_report->mu);
-  g_report->final_seq[s.key] = s.seq;
-}
-
 constexpr int64_t kKeys = 40;
 constexpr int64_t kPerKey = 600;
 constexpr int kParallelism = 2;
 
-// Each source subtask owns kKeys / kParallelism keys and emits their
-// numbers in order, round-robin.
-Seq SequenceAt(int64_t i) {
-  constexpr int64_t kKeysPerSubtask = kKeys / kParallelism;
-  constexpr int64_t kRange = kKeysPerSubtask * kPerKey;
-  int64_t subtask = i / kRange, j = i % kRange;
-  return Seq{subtask * kKeysPerSubtask + j % kKeysPerSubtask, j / kKeysPerSubtask};
-}
+Seq SequenceAt(int64_t i) { return test_support::SequenceAt(i, kKeys, kPerKey, kParallelism); }
 
 std::string ExpectedSummary() {
   int64_t sum = kPerKey * (kPerKey - 1) / 2;
@@ -125,14 +87,10 @@ Result<JobExecutionResult> RunOracle(const std::string& local_dir, const std::st
   env->SetParallelism(kParallelism);
   env->EnableCheckpointing(Duration(50));
   env->GetCheckpointConfig().directory = checkpoints;
-  RestartStrategyOptions restart;
-  restart.kind = RestartStrategyOptions::Kind::kFixedDelay;
-  restart.fixed_delay_attempts = 10;
-  restart.fixed_delay_ms = 20;
-  env->SetRestartStrategy(restart);
+  env->SetRestartStrategy(FixedDelayRestarts());
   env->FromGenerator(SequenceAt, kKeys * kPerKey, 20000)
       .Uid("source")
-      .Map(FaultInjector(failures))
+      .Map(FaultInjector(failures, 1000, 500, 300))
       .Uid("faults")
       .KeyBy([](const Seq& s) { return s.key; })
       .Process(Checker())
