@@ -40,6 +40,10 @@ struct StateBackendOptions {
   uint64_t rocksdb_memory_per_slot = uint64_t{256} << 20;
   /// state.backend.incremental: checkpoints upload only new SST files.
   bool incremental = false;
+  /// state.backend.rocksdb.timer-service.factory: HEAP (false, the
+  /// default: timers in memory) or ROCKSDB (true: the timers of operators
+  /// with keyed state in RocksDB live in its instance, out of the heap).
+  bool rocksdb_timers = false;
 };
 
 enum class CheckpointingMode {

@@ -1,5 +1,6 @@
 #include "freshet/configuration.h"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <cctype>
@@ -321,6 +322,13 @@ Status Configuration::ApplyTo(ExecutionOptions& options) const {
       options.state_backend.rocksdb_memory_per_slot = static_cast<uint64_t>(bytes);
     } else if (key == "state.backend.incremental") {
       FRESHET_ASSIGN_OR_RETURN(options.state_backend.incremental, ParseBool(key, value));
+    } else if (key == "state.backend.rocksdb.timer-service.factory") {
+      std::string factory = value;
+      std::transform(factory.begin(), factory.end(), factory.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (factory != "heap" && factory != "rocksdb") {
+        return Status::InvalidArgument(key + ": expected HEAP or ROCKSDB, got '" + value + "'");
+      }
+      options.state_backend.rocksdb_timers = factory == "rocksdb";
     } else if (key == "execution.savepoint.path") {
       options.restore.path = value;
     } else if (key == "execution.savepoint.ignore-unclaimed-state") {

@@ -208,7 +208,9 @@ struct RocksDBStateStore::Instance {
   Instance& operator=(const Instance&) = delete;
   ~Instance() {
     if (db != nullptr) {
-      for (rocksdb::ColumnFamilyHandle* family : families) db->DestroyColumnFamilyHandle(family).PermitUncheckedError();
+      for (rocksdb::ColumnFamilyHandle* family : families) {
+        if (family != nullptr) db->DestroyColumnFamilyHandle(family).PermitUncheckedError();
+      }
       // The state is discarded with the directory: nothing to flush.
       db->Close().PermitUncheckedError();
       delete db;
@@ -1046,14 +1048,135 @@ void RocksDBStateStore::WaitForBackgroundWork() const {
 }
 
 void RocksDBStateStore::CompactAll() {
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (rocksdb::ColumnFamilyHandle* family : instance_->families) {
+    if (family != nullptr) families.push_back(family);
+  }
   rocksdb::FlushOptions flush;
-  rocksdb::Status s = instance_->db->Flush(flush, instance_->families);
+  rocksdb::Status s = instance_->db->Flush(flush, families);
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  for (rocksdb::ColumnFamilyHandle* family : instance_->families) {
+  for (rocksdb::ColumnFamilyHandle* family : families) {
     if (s.ok()) s = instance_->db->CompactRange(options, family, nullptr, nullptr);
   }
   if (!s.ok()) Fail(instance_->path, "compacting", s);
+}
+
+int RocksDBStateStore::FamilyIndex(const std::string& family_name) {
+  Instance& instance = *instance_;
+  if (auto found = instance.family_index.find(family_name); found != instance.family_index.end()) {
+    return found->second;
+  }
+  rocksdb::ColumnFamilyHandle* family = nullptr;
+  rocksdb::Status s =
+      instance.db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(instance.options), family_name, &family);
+  if (!s.ok()) Fail(instance.path, "creating column family '" + family_name + "'", s);
+  instance.families.push_back(family);
+  int index = static_cast<int>(instance.families.size() - 1);
+  instance.family_index.emplace(family_name, index);
+  return index;
+}
+
+bool RocksDBStateStore::FirstAtOrAfter(int column_family, std::string_view from, std::string* key) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      instance_->db->NewIterator(instance_->read, instance_->families[static_cast<size_t>(column_family)]));
+  it->Seek(ToSlice(from));
+  if (!it->Valid()) {
+    if (!it->status().ok()) Fail(instance_->path, "iterating", it->status());
+    return false;
+  }
+  key->assign(it->key().data(), it->key().size());
+  return true;
+}
+
+namespace {
+
+/// Timers of one time domain in a column family of the store's instance:
+/// key = time (8 bytes, big-endian, sign bit flipped: signed order) + key
+/// group (2 bytes) + key and namespace bytes; no value. The earliest timer
+/// is found by a seek from the smallest key that may still be there (the
+/// last one taken, or a smaller one added since), which steps over the
+/// deletions of the timers already fired.
+class RocksDBTimerStorage final : public TimerStorage {
+ public:
+  RocksDBTimerStorage(RocksDBStateStore* store, std::string family_name)
+      : store_(store), family_name_(std::move(family_name)) {}
+
+  bool Add(Timestamp ts, int key_group, std::string_view key_ns) override {
+    MakeKey(ts, key_group, key_ns);
+    int family = Family();
+    if (store_->Get(family, key_, &value_)) return false;
+    store_->Put(family, key_, std::string_view());
+    if (key_ < low_) low_ = key_;
+    ++size_;
+    return true;
+  }
+  bool Remove(Timestamp ts, int key_group, std::string_view key_ns) override {
+    MakeKey(ts, key_group, key_ns);
+    int family = Family();
+    if (!store_->Get(family, key_, &value_)) return false;
+    store_->Delete(family, key_);
+    --size_;
+    return true;
+  }
+  bool First(Timestamp* ts, int* key_group, std::string_view* key_ns) override {
+    if (size_ == 0) return false;
+    if (!store_->FirstAtOrAfter(Family(), low_, &first_)) return false;
+    low_ = first_;
+    Parse(first_, ts, key_group, key_ns);
+    return true;
+  }
+  void ForEach(const std::function<void(Timestamp, int, std::string_view)>& f) override {
+    store_->Scan(Family(), std::string_view(), [&f](std::string_view key, std::string_view) {
+      Timestamp ts = 0;
+      int key_group = 0;
+      std::string_view key_ns;
+      Parse(key, &ts, &key_group, &key_ns);
+      f(ts, key_group, key_ns);
+      return true;
+    });
+  }
+  size_t Size() const override { return size_; }
+
+ private:
+  static constexpr uint64_t kSign = uint64_t{1} << 63;
+  void MakeKey(Timestamp ts, int key_group, std::string_view key_ns) {
+    key_.clear();
+    uint64_t t = static_cast<uint64_t>(ts) ^ kSign;
+    for (int shift = 56; shift >= 0; shift -= 8) key_.push_back(static_cast<char>((t >> shift) & 0xff));
+    AppendGroup(&key_, key_group);
+    key_.append(key_ns);
+  }
+  static void Parse(std::string_view key, Timestamp* ts, int* key_group, std::string_view* key_ns) {
+    uint64_t t = 0;
+    for (int i = 0; i < 8; ++i) t = (t << 8) | static_cast<uint8_t>(key[static_cast<size_t>(i)]);
+    *ts = static_cast<Timestamp>(t ^ kSign);
+    *key_group = GroupOf(key.substr(8));
+    *key_ns = key.substr(8 + kGroupBytes);
+  }
+  int Family() {
+    if (store_->InstanceToken() != instance_) {
+      instance_ = store_->InstanceToken();
+      family_ = store_->FamilyIndex(family_name_);
+    }
+    return family_;
+  }
+
+  RocksDBStateStore* store_;
+  std::string family_name_;
+  const void* instance_ = nullptr;
+  int family_ = -1;
+  size_t size_ = 0;
+  std::string low_;  // no timer has a smaller key
+  std::string key_, value_, first_;
+};
+
+}  // namespace
+
+std::unique_ptr<TimerStorage> RocksDBStateStore::NewTimerStorage(const std::string& name) {
+  std::string family_name = FamilyName(name);
+  family_name[0] = 't';
+  return std::make_unique<RocksDBTimerStorage>(this, std::move(family_name));
 }
 
 uint64_t RocksDBStateStore::MemTableBytes() const {
@@ -1084,6 +1207,20 @@ Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalStat
   instance->write = instance_->write;
   FRESHET_RETURN_IF_ERROR(MaterializeFiles(*base, instance->path));
   OpenInstance(*instance, true);
+  // Timers come back from the key-group blocks, not from the files (their
+  // keys start with the time, not the key group).
+  for (auto it = instance->family_index.begin(); it != instance->family_index.end();) {
+    if (it->first.empty() || it->first[0] != 't') {
+      ++it;
+      continue;
+    }
+    rocksdb::ColumnFamilyHandle*& family = instance->families[static_cast<size_t>(it->second)];
+    rocksdb::Status s = instance->db->DropColumnFamily(family);
+    if (s.ok()) s = instance->db->DestroyColumnFamilyHandle(family);
+    if (!s.ok()) return ToStatus(instance->path, "dropping the restored timers", s);
+    family = nullptr;
+    it = instance->family_index.erase(it);
+  }
   const std::string lowest = GroupKey(range_.start), beyond = GroupKey(range_.end + 1);
   const std::string everything_after = "\xff";  // keys start with a key group < 32768
   {
@@ -1118,7 +1255,7 @@ Status RocksDBStateStore::RestoreFiles(const std::vector<RestoredIncrementalStat
     read.iterate_upper_bound = &upper;
     read.fill_cache = false;
     for (const auto& [name, index] : other.family_index) {
-      if (name == rocksdb::kDefaultColumnFamilyName) continue;
+      if (name == rocksdb::kDefaultColumnFamilyName || name[0] == 't') continue;
       auto target = instance->family_index.find(name);
       if (target == instance->family_index.end()) {
         rocksdb::ColumnFamilyHandle* family = nullptr;

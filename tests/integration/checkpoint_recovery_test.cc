@@ -29,9 +29,10 @@ class TempDir : public test_support::TempDir {
 };
 
 /// The keyed-state backends the tests of this file run on (a parameter):
-/// heap, RocksDB with checkpoints in the backend-independent format, and
-/// RocksDB with incremental checkpoints of its files.
-enum class Backend { kHeap, kRocksDB, kRocksDBIncremental };
+/// heap, RocksDB with checkpoints in the backend-independent format,
+/// RocksDB with incremental checkpoints of its files, and the latter with
+/// the timers in RocksDB too.
+enum class Backend { kHeap, kRocksDB, kRocksDBIncremental, kRocksDBTimers };
 Backend g_backend = Backend::kHeap;
 
 /// Where RocksDB instances live while a test runs (set by BackendTest).
@@ -41,7 +42,8 @@ std::unique_ptr<StreamExecutionEnvironment> NewEnv() {
   auto env = StreamExecutionEnvironment::Create();
   StateBackendOptions backend;
   backend.type = g_backend == Backend::kHeap ? StateBackendOptions::Type::kHeap : StateBackendOptions::Type::kRocksDB;
-  backend.incremental = g_backend == Backend::kRocksDBIncremental;
+  backend.incremental = g_backend == Backend::kRocksDBIncremental || g_backend == Backend::kRocksDBTimers;
+  backend.rocksdb_timers = g_backend == Backend::kRocksDBTimers;
   backend.rocksdb_local_dir = g_rocksdb_dir;
   env->SetStateBackend(backend);
   return env;
@@ -83,6 +85,8 @@ std::string NameOf(Backend backend) {
       return "RocksDB";
     case Backend::kRocksDBIncremental:
       return "RocksDBIncremental";
+    case Backend::kRocksDBTimers:
+      return "RocksDBTimers";
   }
   return "?";
 }
@@ -696,10 +700,12 @@ TEST_P(IncrementalCheckpointTest, SharedDirectoryHoldsExactlyTheFilesOfRetainedC
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CheckpointRecoveryTest,
-                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental),
+                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental,
+                                           Backend::kRocksDBTimers),
                          BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, SavepointTest,
-                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental),
+                         ::testing::Values(Backend::kHeap, Backend::kRocksDB, Backend::kRocksDBIncremental,
+                                           Backend::kRocksDBTimers),
                          BackendName);
 INSTANTIATE_TEST_SUITE_P(RocksDB, IncrementalCheckpointTest, ::testing::Values(Backend::kRocksDBIncremental),
                          BackendName);

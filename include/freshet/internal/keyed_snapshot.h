@@ -68,15 +68,7 @@ inline AsyncSnapshot MakeKeyedSnapshot(std::unique_ptr<KeyedStateSnapshot> state
 /// The timers of every key group of `range` that has any, serialized.
 template <class K, class N>
 std::map<int, std::string> CaptureTimers(const KeyedTimerService<K, N>& timers, const KeyGroupRange& range) {
-  std::map<int, std::string> out;
-  ByteWriter w;
-  for (int kg = range.start; kg <= range.end; ++kg) {
-    if (!timers.HasTimersInKeyGroup(kg)) continue;
-    w.Reset();
-    timers.SnapshotKeyGroup(kg, w);
-    out.emplace(kg, std::string(reinterpret_cast<const char*>(w.Data()), w.Size()));
-  }
-  return out;
+  return timers.SnapshotAll(range);
 }
 
 /// Restores the blocks of `restore` into a keyed backend and timers;

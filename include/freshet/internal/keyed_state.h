@@ -53,6 +53,16 @@ std::unique_ptr<KeyedStateBackend<K>> CreateKeyedStateBackend(OperatorContext& c
   return backend;
 }
 
+/// Keeps the timers of `timers` in the RocksDB instance of `backend` when
+/// the job asks for RocksDB timers (state.backend.rocksdb.timer-service.
+/// factory: ROCKSDB) and the backend is RocksDB; on the heap otherwise.
+template <class K, class N>
+void PlaceTimers(KeyedTimerService<K, N>& timers, KeyedStateBackend<K>& backend, const OperatorContext& ctx) {
+  if (!ctx.state_backend.rocksdb_timers || backend.Rocks() == nullptr) return;
+  timers.UseStorage(backend.Rocks()->NewTimerStorage("event-time timers"),
+                    backend.Rocks()->NewTimerStorage("processing-time timers"));
+}
+
 }  // namespace freshet::internal
 
 namespace freshet {

@@ -151,6 +151,7 @@ class KeyedProcessOperator final : public OneInputOperator<I, O> {
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
         collector_(this->out_) {
     ctx.runtime->SetKeyedStateStore(state_.get());
+    PlaceTimers(timer_service_, *state_, ctx);
   }
   void Open() override {
     function_state_.EnsureInitialized(this->ctx_, f_);
@@ -254,6 +255,7 @@ class KeyedCoProcessOperator final : public TwoInputOperator<I1, I2, O> {
         timer_context_(&timers_, &ctx.side_outputs, nullptr),
         collector_(this->out_) {
     ctx.runtime->SetKeyedStateStore(state_.get());
+    PlaceTimers(timer_service_, *state_, ctx);
   }
   void Open() override {
     function_state_.EnsureInitialized(this->ctx_, f_);
@@ -417,6 +419,7 @@ class KeyedBroadcastProcessOperator final : public TwoInputOperator<I1, I2, O>, 
         timer_context_(&timers_, &ctx.side_outputs, &operator_state_, nullptr),
         collector_(this->out_) {
     ctx.runtime->SetKeyedStateStore(state_.get());
+    PlaceTimers(timer_service_, *state_, ctx);
   }
   void InitializeState(const OperatorRestore& restore) override {
     initialized_ = true;

@@ -66,6 +66,7 @@
 
 #include "freshet/internal/heap_keyed_state.h"
 #include "freshet/internal/operator.h"
+#include "freshet/internal/timer_service.h"
 #include "freshet/key_groups.h"
 #include "freshet/serializer.h"
 #include "freshet/state.h"
@@ -305,6 +306,19 @@ class RocksDBStateStore final : public KeyedStateStore {
   void WaitForBackgroundWork() const;
   /// Flushes and compacts every column family now (for tests and tools).
   void CompactAll();
+
+  /// Timers of one time domain (`name`) in this instance: a column family
+  /// of their own, keyed by time, key group, key and namespace. Timers are
+  /// also written into key-group blocks by checkpoints, which is what
+  /// restores read: a restore from files drops the timers' column families.
+  std::unique_ptr<TimerStorage> NewTimerStorage(const std::string& name);
+  /// The column family named `family_name` in the current instance, made
+  /// when missing.
+  int FamilyIndex(const std::string& family_name);
+  /// Changes when a restore replaces the instance.
+  const void* InstanceToken() const { return instance_.get(); }
+  /// The first key >= `from` in the column family; false when none.
+  bool FirstAtOrAfter(int column_family, std::string_view from, std::string* key);
   Status RestoreKeyGroup(const uint8_t* data, size_t size);
   void SetRestoredInfo(std::vector<StateInfo> info) { restored_info_ = std::move(info); }
   /// The key bytes (without key group) of every key holding a live value

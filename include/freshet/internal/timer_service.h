@@ -6,8 +6,13 @@
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <queue>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "freshet/key_groups.h"
@@ -83,16 +88,40 @@ struct Timer {
   bool operator==(const Timer& o) const { return timestamp == o.timestamp && key == o.key && ns == o.ns; }
 };
 
+/// Timers kept out of the process heap (in the RocksDB instance of the
+/// operator's keyed state): one time domain's, in (time, key group, key and
+/// namespace bytes) order. Task thread only.
+class TimerStorage {
+ public:
+  virtual ~TimerStorage() = default;
+  /// False when the timer is already there.
+  virtual bool Add(Timestamp ts, int key_group, std::string_view key_ns) = 0;
+  /// False when the timer is not there.
+  virtual bool Remove(Timestamp ts, int key_group, std::string_view key_ns) = 0;
+  /// The earliest timer; false when there is none. `key_ns` stays valid
+  /// until the next call.
+  virtual bool First(Timestamp* ts, int* key_group, std::string_view* key_ns) = 0;
+  /// Every timer, in order.
+  virtual void ForEach(const std::function<void(Timestamp, int, std::string_view)>& f) = 0;
+  virtual size_t Size() const = 0;
+};
+
 /// One time domain's timers, partitioned by key group. A global heap gives
 /// the firing order; the per-group sets are the truth (deleted timers stay
-/// in the heap until popped and are skipped).
+/// in the heap until popped and are skipped). With a TimerStorage, the
+/// storage holds them instead.
 template <class K, class N>
 class TimerQueue {
  public:
   explicit TimerQueue(KeyGroupRange range) : range_(range), groups_(static_cast<size_t>(std::max(range.Size(), 1))) {}
 
+  /// Keeps the timers in `storage` from now on. REQUIRES: no timer yet.
+  void UseStorage(std::unique_ptr<TimerStorage> storage) { storage_ = std::move(storage); }
+  bool HasStorage() const { return storage_ != nullptr; }
+
   /// False when the same timer is already set.
   bool Add(int key_group, Timestamp ts, const K& key, const N& ns) {
+    if (storage_) return storage_->Add(ts, key_group, Encode(key, ns));
     Timer<K, N> t{ts, key, ns, key_group};
     if (!Group(key_group).insert(t).second) return false;
     heap_.push(std::move(t));
@@ -100,18 +129,33 @@ class TimerQueue {
     return true;
   }
   bool Remove(int key_group, Timestamp ts, const K& key, const N& ns) {
+    if (storage_) return storage_->Remove(ts, key_group, Encode(key, ns));
     if (Group(key_group).erase(Timer<K, N>{ts, key, ns, key_group}) == 0) return false;
     --size_;
     return true;
   }
   /// Earliest live timer's time, if any.
   std::optional<Timestamp> PeekTime() {
+    if (storage_) {
+      Timestamp ts = 0;
+      int key_group = 0;
+      std::string_view key_ns;
+      if (!storage_->First(&ts, &key_group, &key_ns)) return std::nullopt;
+      return ts;
+    }
     SkipDeleted();
     if (heap_.empty()) return std::nullopt;
     return heap_.top().timestamp;
   }
   /// Removes and returns the earliest timer if its time is <= `time`.
   bool PollUpTo(Timestamp time, Timer<K, N>& out) {
+    if (storage_) {
+      std::string_view key_ns;
+      if (!storage_->First(&out.timestamp, &out.key_group, &key_ns) || out.timestamp > time) return false;
+      Decode(key_ns, &out.key, &out.ns);
+      storage_->Remove(out.timestamp, out.key_group, key_ns);
+      return true;
+    }
     SkipDeleted();
     if (heap_.empty() || heap_.top().timestamp > time) return false;
     out = heap_.top();
@@ -120,14 +164,50 @@ class TimerQueue {
     --size_;
     return true;
   }
-  size_t Size() const { return size_; }
-  /// Timers of one key group (snapshots).
+  size_t Size() const { return storage_ ? storage_->Size() : size_; }
+  /// Timers of one key group (snapshots; with a storage, one pass over all).
   template <class F>
   void ForEachInKeyGroup(int key_group, F f) const {
+    if (storage_) {
+      storage_->ForEach([&](Timestamp ts, int kg, std::string_view key_ns) {
+        if (kg != key_group) return;
+        Timer<K, N> t{ts, K{}, N{}, kg};
+        Decode(key_ns, &t.key, &t.ns);
+        f(t);
+      });
+      return;
+    }
     for (const auto& t : groups_[static_cast<size_t>(key_group - range_.start)]) f(t);
+  }
+  /// Every timer, by key group (snapshots: one pass over a storage).
+  template <class F>
+  void ForEachTimer(F f) const {
+    if (storage_) {
+      storage_->ForEach([&](Timestamp ts, int kg, std::string_view key_ns) {
+        Timer<K, N> t{ts, K{}, N{}, kg};
+        Decode(key_ns, &t.key, &t.ns);
+        f(t);
+      });
+      return;
+    }
+    for (const auto& group : groups_) {
+      for (const auto& t : group) f(t);
+    }
   }
 
  private:
+  std::string_view Encode(const K& key, const N& ns) {
+    encoded_.Reset();
+    TypeSerializer<K>::Serialize(key, encoded_);
+    TypeSerializer<N>::Serialize(ns, encoded_);
+    return std::string_view(reinterpret_cast<const char*>(encoded_.Data()), encoded_.Size());
+  }
+  static void Decode(std::string_view bytes, K* key, N* ns) {
+    ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    TypeSerializer<K>::Deserialize(r, *key);
+    TypeSerializer<N>::Deserialize(r, *ns);
+  }
+
   struct Hash {
     size_t operator()(const Timer<K, N>& t) const {
       uint64_t h = KeyHash<K>()(t.key);
@@ -153,6 +233,8 @@ class TimerQueue {
   std::vector<Set> groups_;
   std::priority_queue<Timer<K, N>, std::vector<Timer<K, N>>, Later> heap_;
   size_t size_ = 0;
+  std::unique_ptr<TimerStorage> storage_;
+  ByteWriter encoded_;
 };
 
 /// Event- and processing-time timers of one keyed operator instance.
@@ -194,6 +276,48 @@ class KeyedTimerService {
     watermark_ = watermark;
     Timer<K, N> t;
     while (event_.PollUpTo(watermark, t)) fire_(t, true);
+  }
+
+  /// Keeps the timers in storages (RocksDB) from now on. REQUIRES: no
+  /// timer set yet.
+  void UseStorage(std::unique_ptr<TimerStorage> event_time, std::unique_ptr<TimerStorage> processing_time) {
+    event_.UseStorage(std::move(event_time));
+    processing_.UseStorage(std::move(processing_time));
+  }
+  bool UsesStorage() const { return event_.HasStorage(); }
+
+  /// SnapshotKeyGroup of every key group of `range` that has timers, in
+  /// one pass over each domain's timers.
+  std::map<int, std::string> SnapshotAll(const KeyGroupRange& range) const {
+    std::map<int, std::pair<std::vector<const Timer<K, N>*>, std::vector<const Timer<K, N>*>>> by_group;
+    std::vector<Timer<K, N>> copies[2];
+    if (UsesStorage()) {
+      // Decoded copies: the storage hands out bytes.
+      event_.ForEachTimer([&](const Timer<K, N>& t) { copies[0].push_back(t); });
+      processing_.ForEachTimer([&](const Timer<K, N>& t) { copies[1].push_back(t); });
+      for (const Timer<K, N>& t : copies[0]) by_group[t.key_group].first.push_back(&t);
+      for (const Timer<K, N>& t : copies[1]) by_group[t.key_group].second.push_back(&t);
+    } else {
+      event_.ForEachTimer([&](const Timer<K, N>& t) { by_group[t.key_group].first.push_back(&t); });
+      processing_.ForEachTimer([&](const Timer<K, N>& t) { by_group[t.key_group].second.push_back(&t); });
+    }
+    std::map<int, std::string> out;
+    ByteWriter w;
+    for (const auto& [kg, timers] : by_group) {
+      if (!range.Contains(kg)) continue;
+      w.Reset();
+      for (const auto* list : {&timers.first, &timers.second}) {
+        uint64_t n = list->size();
+        w.Write(&n, sizeof(n));
+        for (const Timer<K, N>* t : *list) {
+          w.Write(&t->timestamp, sizeof(t->timestamp));
+          TypeSerializer<K>::Serialize(t->key, w);
+          TypeSerializer<N>::Serialize(t->ns, w);
+        }
+      }
+      out.emplace(kg, std::string(reinterpret_cast<const char*>(w.Data()), w.Size()));
+    }
+    return out;
   }
 
   /// Writes the timers of one key group: for event time, then processing
