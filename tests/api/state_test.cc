@@ -17,6 +17,8 @@
 #include <tuple>
 #include <vector>
 
+#include "support/state_helpers.h"
+
 namespace freshet {
 namespace {
 
@@ -91,17 +93,7 @@ class StateProbe : public KeyedProcessFunction<int64_t, Event, std::string> {
                 (avg_->Get() ? std::to_string(*avg_->Get()) : "none"));
   }
 
-  struct Average {
-    using InputType = int64_t;
-    using AccumulatorType = std::pair<int64_t, int64_t>;
-    using OutputType = double;
-    AccumulatorType CreateAccumulator() const { return {0, 0}; }
-    AccumulatorType Add(int64_t v, AccumulatorType acc) const { return {acc.first + v, acc.second + 1}; }
-    double GetResult(const AccumulatorType& acc) const {
-      return static_cast<double>(acc.first) / static_cast<double>(acc.second);
-    }
-    AccumulatorType Merge(AccumulatorType a, AccumulatorType b) const { return {a.first + b.first, a.second + b.second}; }
-  };
+  using Average = test_support::Average;
 
  private:
   ValueState<int64_t>* value_ = nullptr;

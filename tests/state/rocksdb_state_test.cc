@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/state_helpers.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
@@ -44,26 +45,9 @@ StateBackendOptions RocksOptions(const std::string& dir) {
   return o;
 }
 
-template <class K>
-K KeyOf(int64_t i) {
-  if constexpr (std::is_same_v<K, std::string>) {
-    return "key-" + std::to_string(i);
-  } else {
-    return static_cast<K>(i);
-  }
-}
+using test_support::KeyOf;
 
-struct Average {
-  using InputType = int64_t;
-  using AccumulatorType = std::pair<int64_t, int64_t>;
-  using OutputType = double;
-  AccumulatorType CreateAccumulator() const { return {0, 0}; }
-  AccumulatorType Add(int64_t v, AccumulatorType acc) const { return {acc.first + v, acc.second + 1}; }
-  double GetResult(const AccumulatorType& acc) const {
-    return static_cast<double>(acc.first) / static_cast<double>(acc.second);
-  }
-  AccumulatorType Merge(AccumulatorType a, AccumulatorType b) const { return {a.first + b.first, a.second + b.second}; }
-};
+using test_support::Average;
 
 // Snapshot blocks of every key group a snapshot lists, as the checkpoint
 // writer writes them.
