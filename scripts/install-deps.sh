@@ -8,6 +8,8 @@ PACKAGES=(
   libboost1.81-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev
+  # Tests check query results against PostgreSQL, started on loopback.
+  postgresql libpq-dev
 )
 
 missing=()
