@@ -1,4 +1,4 @@
-// Nexmark queries against PostgreSQL: the generated bids are loaded with
+// Nexmark queries (q0, q1, q2, q21, q22) against PostgreSQL: the generated bids are loaded with
 // COPY into a server the test starts, the equivalent SQL runs there, and a
 // bounded run of each query at parallelism 1 and 2 must produce exactly
 // its rows (differences are listed row by row).
@@ -112,6 +112,44 @@ TEST_F(NexmarkQueriesTest, Q2SelectsTheBidsOfEvery123rdAuction) {
     Rows actual;
     for (const AuctionPrice& r : Query2(Events(*env)).ExecuteAndCollect()) {
       actual.push_back({std::to_string(r.auction), std::to_string(r.price)});
+    }
+    ExpectSameRows(std::move(actual), expected);
+  }
+}
+
+TEST_F(NexmarkQueriesTest, Q21ExtractsChannelIds) {
+  Rows expected = server_->Query(
+      "SELECT auction, bidder, price, channel, CASE WHEN lower(channel) = 'apple' THEN '0' "
+      "WHEN lower(channel) = 'google' THEN '1' WHEN lower(channel) = 'facebook' THEN '2' "
+      "WHEN lower(channel) = 'baidu' THEN '3' ELSE substring(url from '(?:&|^)channel_id=([^&]*)') END "
+      "FROM bid WHERE substring(url from '(?:&|^)channel_id=([^&]*)') IS NOT NULL "
+      "OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')");
+  ASSERT_GT(expected.size(), 100000u);
+  for (int parallelism : {1, 2}) {
+    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
+    auto env = StreamExecutionEnvironment::Create();
+    env->SetParallelism(parallelism);
+    Rows actual;
+    for (const ChannelBid& r : Query21(Events(*env)).ExecuteAndCollect()) {
+      actual.push_back(
+          {std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel, r.channel_id});
+    }
+    ExpectSameRows(std::move(actual), expected);
+  }
+}
+
+TEST_F(NexmarkQueriesTest, Q22SplitsUrlsIntoDirectories) {
+  Rows expected = server_->Query(
+      "SELECT auction, bidder, price, channel, split_part(url, '/', 4), split_part(url, '/', 5), "
+      "split_part(url, '/', 6) FROM bid");
+  for (int parallelism : {1, 2}) {
+    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
+    auto env = StreamExecutionEnvironment::Create();
+    env->SetParallelism(parallelism);
+    Rows actual;
+    for (const UrlDirectories& r : Query22(Events(*env)).ExecuteAndCollect()) {
+      actual.push_back({std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel,
+                        r.dir1, r.dir2, r.dir3});
     }
     ExpectSameRows(std::move(actual), expected);
   }
