@@ -2,7 +2,8 @@
 /// Nexmark queries written with the DataStream API, each taking the stream
 /// of generated events. So far the stateless ones:
 ///   q0 pass-through of bids, q1 prices in euros, q2 bids of every 123rd
-///   auction, q21 channel ids, q22 the URL's first three directories.
+///   auction, q14 a price band with a time-of-day bucket and a user
+///   function, q21 channel ids, q22 the URL's first three directories.
 
 #include <cstdint>
 #include <optional>
@@ -54,6 +55,42 @@ inline DataStream<AuctionPrice> Query2(DataStream<Event> events) {
   return events.Filter([](const Event& e) { return e.type == Event::kBid && e.bid.auction % 123 == 0; })
       .Map([](const Event& e) { return AuctionPrice{e.bid.auction, e.bid.price}; })
       .Name("q2");
+}
+
+/// q14's row.
+struct BidTimeType {
+  int64_t auction = 0;
+  int64_t bidder = 0;
+  double price = 0;  // in euros
+  std::string bid_time_type;  // "dayTime", "nightTime" or "otherTime"
+  Timestamp date_time = 0;
+  std::string extra;
+  int64_t c_counts = 0;  // of 'c' in extra (the user function)
+  bool operator==(const BidTimeType&) const = default;
+};
+
+/// The user function of q14: how often `c` occurs in `s`.
+inline int64_t CountChar(std::string_view s, char c) {
+  int64_t n = 0;
+  for (char x : s) n += x == c ? 1 : 0;
+  return n;
+}
+
+/// q14: bids whose price in euros is strictly between 1,000,000 and
+/// 50,000,000, with the bucket of their hour of day (UTC): 8-18 day,
+/// 20-6 night, else other, and the count of 'c' in their padding.
+inline DataStream<BidTimeType> Query14(DataStream<Event> events) {
+  return events.Filter([](const Event& e) { return e.type == Event::kBid; })
+      .FlatMap([](const Event& e, Collector<BidTimeType>& out) {
+        const Bid& b = e.bid;
+        double euros = 0.908 * static_cast<double>(b.price);
+        if (!(euros > 1000000 && euros < 50000000)) return;
+        int64_t hour = (b.date_time / 3600000) % 24;
+        if (hour < 0) hour += 24;
+        const char* type = hour >= 8 && hour <= 18 ? "dayTime" : hour <= 6 || hour >= 20 ? "nightTime" : "otherTime";
+        out.Collect(BidTimeType{b.auction, b.bidder, euros, type, b.date_time, b.extra, CountChar(b.extra, 'c')});
+      })
+      .Name("q14");
 }
 
 /// q21's row: a bid with the id of its channel.

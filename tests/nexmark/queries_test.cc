@@ -1,4 +1,4 @@
-// Nexmark queries (q0, q1, q2, q21, q22) against PostgreSQL: the generated bids are loaded with
+// Nexmark queries (q0, q1, q2, q14, q21, q22) against PostgreSQL: the generated bids are loaded with
 // COPY into a server the test starts, the equivalent SQL runs there, and a
 // bounded run of each query at parallelism 1 and 2 must produce exactly
 // its rows (differences are listed row by row).
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,16 @@ class NexmarkQueriesTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     server_ = std::make_unique<test_support::PostgresServer>();
-    server_->Query(
-        "CREATE TABLE bid (auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, url TEXT, "
-        "date_time BIGINT, extra TEXT)");
-    Generator gen{GeneratorConfig{}};
+    LoadBids("bid", GeneratorConfig{});
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+
+  /// Creates `table` with the bids of the first kEvents events of `config`.
+  static void LoadBids(const std::string& table, const GeneratorConfig& config) {
+    server_->Query("CREATE TABLE " + table +
+                   " (auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, url TEXT, "
+                   "date_time BIGINT, extra TEXT)");
+    Generator gen(config);
     std::string text;
     for (int64_t n = 0; n < kEvents; ++n) {
       Event e = gen.At(n);
@@ -38,13 +45,12 @@ class NexmarkQueriesTest : public ::testing::Test {
       text += std::to_string(b.auction) + '\t' + std::to_string(b.bidder) + '\t' + std::to_string(b.price) + '\t' +
               b.channel + '\t' + b.url + '\t' + std::to_string(b.date_time) + '\t' + b.extra + '\n';
     }
-    server_->Copy("bid", text);
+    server_->Copy(table, text);
   }
-  static void TearDownTestSuite() { server_.reset(); }
 
-  /// The events of a bounded run at `parallelism`.
-  static DataStream<Event> Events(StreamExecutionEnvironment& env) {
-    Generator gen{GeneratorConfig{}};
+  /// The first kEvents events of `config`, as a bounded source.
+  static DataStream<Event> Events(StreamExecutionEnvironment& env, const GeneratorConfig& config = {}) {
+    Generator gen(config);
     return env.FromGenerator([gen](int64_t n) { return gen.At(n); }, kEvents).Name("nexmark");
   }
 
@@ -112,6 +118,36 @@ TEST_F(NexmarkQueriesTest, Q2SelectsTheBidsOfEvery123rdAuction) {
     Rows actual;
     for (const AuctionPrice& r : Query2(Events(*env)).ExecuteAndCollect()) {
       actual.push_back({std::to_string(r.auction), std::to_string(r.price)});
+    }
+    ExpectSameRows(std::move(actual), expected);
+  }
+}
+
+TEST_F(NexmarkQueriesTest, Q14BucketsExpensiveBidsByTimeOfDayWithAUserFunction) {
+  // Five events per second: the run spans 11 hours, night, other and day.
+  GeneratorConfig slow;
+  slow.first_event_rate = 5;
+  LoadBids("slow_bid", slow);
+  Rows expected = server_->Query(
+      "SELECT auction, bidder, 0.908 * price, CASE "
+      "WHEN h >= 8 AND h <= 18 THEN 'dayTime' WHEN h <= 6 OR h >= 20 THEN 'nightTime' ELSE 'otherTime' END, "
+      "date_time, extra, length(extra) - length(replace(extra, 'c', '')) FROM "
+      "(SELECT *, extract(hour from to_timestamp(date_time / 1000.0) at time zone 'UTC') AS h FROM slow_bid) b "
+      "WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000");
+  ASSERT_GT(expected.size(), 1000u);
+  std::set<std::string> types;
+  for (const auto& row : expected) types.insert(row[3]);
+  EXPECT_EQ(types, (std::set<std::string>{"dayTime", "nightTime", "otherTime"}));
+  for (int parallelism : {1, 2}) {
+    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
+    auto env = StreamExecutionEnvironment::Create();
+    env->SetParallelism(parallelism);
+    Rows actual;
+    for (const BidTimeType& r : Query14(Events(*env, slow)).ExecuteAndCollect()) {
+      char price[64];
+      std::snprintf(price, sizeof(price), "%.3f", r.price);
+      actual.push_back({std::to_string(r.auction), std::to_string(r.bidder), price, r.bid_time_type,
+                        std::to_string(r.date_time), r.extra, std::to_string(r.c_counts)});
     }
     ExpectSameRows(std::move(actual), expected);
   }
