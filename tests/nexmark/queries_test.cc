@@ -71,56 +71,54 @@ class NexmarkQueriesTest : public ::testing::Test {
     for (size_t i = 0; i < extra.size() && i < 10; ++i) ADD_FAILURE() << "unexpected row: " << show(extra[i]);
   }
 
+  /// Runs `query` over the events of `config` at parallelism 1 and 2 and
+  /// expects the rows `to_row` makes of its output to be `expected`.
+  template <class Query, class ToRow>
+  static void ExpectQueryRows(Query query, ToRow to_row, const Rows& expected, const GeneratorConfig& config = {}) {
+    for (int parallelism : {1, 2}) {
+      SCOPED_TRACE("parallelism " + std::to_string(parallelism));
+      auto env = StreamExecutionEnvironment::Create();
+      env->SetParallelism(parallelism);
+      Rows actual;
+      for (const auto& r : query(Events(*env, config)).ExecuteAndCollect()) actual.push_back(to_row(r));
+      ExpectSameRows(std::move(actual), expected);
+    }
+  }
+
   static std::unique_ptr<test_support::PostgresServer> server_;
 };
+
+/// A price in euros as PostgreSQL prints 0.908 * price.
+std::string Euros(double price) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.3f", price);
+  return text;
+}
 
 std::unique_ptr<test_support::PostgresServer> NexmarkQueriesTest::server_;
 
 TEST_F(NexmarkQueriesTest, Q0PassesEveryBidThrough) {
   Rows expected = server_->Query("SELECT auction, bidder, price, channel, url, date_time, extra FROM bid");
   ASSERT_GT(expected.size(), 150000u);
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const Bid& b : Query0(Events(*env)).ExecuteAndCollect()) {
-      actual.push_back({std::to_string(b.auction), std::to_string(b.bidder), std::to_string(b.price), b.channel, b.url,
-                        std::to_string(b.date_time), b.extra});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query0, [](const Bid& b) -> std::vector<std::string> {
+    return {std::to_string(b.auction), std::to_string(b.bidder), std::to_string(b.price), b.channel, b.url,
+            std::to_string(b.date_time), b.extra};
+  }, expected);
 }
 
 TEST_F(NexmarkQueriesTest, Q1ConvertsPricesToEuros) {
   Rows expected = server_->Query("SELECT auction, bidder, 0.908 * price, date_time FROM bid");
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const EuroBid& b : Query1(Events(*env)).ExecuteAndCollect()) {
-      char price[64];
-      std::snprintf(price, sizeof(price), "%.3f", b.price);
-      actual.push_back({std::to_string(b.auction), std::to_string(b.bidder), price, std::to_string(b.date_time)});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query1, [](const EuroBid& b) -> std::vector<std::string> {
+    return {std::to_string(b.auction), std::to_string(b.bidder), Euros(b.price), std::to_string(b.date_time)};
+  }, expected);
 }
 
 TEST_F(NexmarkQueriesTest, Q2SelectsTheBidsOfEvery123rdAuction) {
   Rows expected = server_->Query("SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0");
   ASSERT_GT(expected.size(), 100u);
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const AuctionPrice& r : Query2(Events(*env)).ExecuteAndCollect()) {
-      actual.push_back({std::to_string(r.auction), std::to_string(r.price)});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query2, [](const AuctionPrice& r) -> std::vector<std::string> {
+    return {std::to_string(r.auction), std::to_string(r.price)};
+  }, expected);
 }
 
 TEST_F(NexmarkQueriesTest, Q14BucketsExpensiveBidsByTimeOfDayWithAUserFunction) {
@@ -138,19 +136,10 @@ TEST_F(NexmarkQueriesTest, Q14BucketsExpensiveBidsByTimeOfDayWithAUserFunction) 
   std::set<std::string> types;
   for (const auto& row : expected) types.insert(row[3]);
   EXPECT_EQ(types, (std::set<std::string>{"dayTime", "nightTime", "otherTime"}));
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const BidTimeType& r : Query14(Events(*env, slow)).ExecuteAndCollect()) {
-      char price[64];
-      std::snprintf(price, sizeof(price), "%.3f", r.price);
-      actual.push_back({std::to_string(r.auction), std::to_string(r.bidder), price, r.bid_time_type,
-                        std::to_string(r.date_time), r.extra, std::to_string(r.c_counts)});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query14, [](const BidTimeType& r) -> std::vector<std::string> {
+    return {std::to_string(r.auction), std::to_string(r.bidder), Euros(r.price), r.bid_time_type,
+            std::to_string(r.date_time), r.extra, std::to_string(r.c_counts)};
+  }, expected, slow);
 }
 
 TEST_F(NexmarkQueriesTest, Q21ExtractsChannelIds) {
@@ -161,34 +150,19 @@ TEST_F(NexmarkQueriesTest, Q21ExtractsChannelIds) {
       "FROM bid WHERE substring(url from '(?:&|^)channel_id=([^&]*)') IS NOT NULL "
       "OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')");
   ASSERT_GT(expected.size(), 100000u);
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const ChannelBid& r : Query21(Events(*env)).ExecuteAndCollect()) {
-      actual.push_back(
-          {std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel, r.channel_id});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query21, [](const ChannelBid& r) -> std::vector<std::string> {
+    return {std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel, r.channel_id};
+  }, expected);
 }
 
 TEST_F(NexmarkQueriesTest, Q22SplitsUrlsIntoDirectories) {
   Rows expected = server_->Query(
       "SELECT auction, bidder, price, channel, split_part(url, '/', 4), split_part(url, '/', 5), "
       "split_part(url, '/', 6) FROM bid");
-  for (int parallelism : {1, 2}) {
-    SCOPED_TRACE("parallelism " + std::to_string(parallelism));
-    auto env = StreamExecutionEnvironment::Create();
-    env->SetParallelism(parallelism);
-    Rows actual;
-    for (const UrlDirectories& r : Query22(Events(*env)).ExecuteAndCollect()) {
-      actual.push_back({std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel,
-                        r.dir1, r.dir2, r.dir3});
-    }
-    ExpectSameRows(std::move(actual), expected);
-  }
+  ExpectQueryRows(Query22, [](const UrlDirectories& r) -> std::vector<std::string> {
+    return {std::to_string(r.auction), std::to_string(r.bidder), std::to_string(r.price), r.channel,
+            r.dir1, r.dir2, r.dir3};
+  }, expected);
 }
 
 }  // namespace
