@@ -27,7 +27,7 @@ namespace {
 constexpr int kMaxParallelism = 64;
 constexpr int64_t kTtl = 50;
 
-std::string Bytes(const ByteWriter& w) { return std::string(reinterpret_cast<const char*>(w.Data()), w.Size()); }
+using test_support::Bytes;
 
 // One key group's block, decoded: the state names in order and, per state
 // with entries, its entries as (key bytes -> value bytes).
@@ -125,17 +125,7 @@ DecodedSnapshot EagerReference(internal::HeapKeyedStateBackend<K>& backend) {
   return ::testing::AssertionFailure() << "extra key groups: " << actual.size() << " instead of " << expected.size();
 }
 
-// Writes a snapshot as the checkpoint writer does: KeyGroups(), then each.
-std::map<int, std::string> WriteAll(const internal::KeyedStateSnapshot& snapshot) {
-  std::map<int, std::string> out;
-  ByteWriter w;
-  for (int kg : snapshot.KeyGroups()) {
-    w.Reset();
-    snapshot.WriteKeyGroup(kg, w);
-    out.emplace(kg, Bytes(w));
-  }
-  return out;
-}
+using test_support::WriteAll;
 
 template <class K>
 DecodedSnapshot DecodeAll(const std::map<int, std::string>& blocks) {

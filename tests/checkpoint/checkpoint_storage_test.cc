@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "freshet/key_groups.h"
+#include "support/temp_dir.h"
 
 namespace freshet::internal {
 namespace {
@@ -30,15 +31,8 @@ using ::testing::StartsWith;
 
 constexpr int kMaxParallelism = 128;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteFile(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test_support::ReadFile;
+using test_support::WriteFile;
 
 void FlipByte(const fs::path& path, size_t offset) {
   std::string bytes = ReadFile(path);

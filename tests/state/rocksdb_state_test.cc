@@ -36,7 +36,7 @@ using test_support::TempDir;
 
 constexpr int kMaxParallelism = 32;
 
-std::string Bytes(const ByteWriter& w) { return std::string(reinterpret_cast<const char*>(w.Data()), w.Size()); }
+using test_support::Bytes;
 
 StateBackendOptions RocksOptions(const std::string& dir) {
   StateBackendOptions o;
@@ -49,18 +49,7 @@ using test_support::KeyOf;
 
 using test_support::Average;
 
-// Snapshot blocks of every key group a snapshot lists, as the checkpoint
-// writer writes them.
-std::map<int, std::string> WriteAll(const internal::KeyedStateSnapshot& snapshot) {
-  std::map<int, std::string> out;
-  ByteWriter w;
-  for (int kg : snapshot.KeyGroups()) {
-    w.Reset();
-    snapshot.WriteKeyGroup(kg, w);
-    out.emplace(kg, Bytes(w));
-  }
-  return out;
-}
+using test_support::WriteAll;
 
 // The heap writes a key group's entries in slot order and a map's entries
 // in hash-table order; the RocksDB backend writes both in key-byte order.

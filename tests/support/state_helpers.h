@@ -1,11 +1,15 @@
 #pragma once
 // Small pieces the keyed-state tests share: keys of either key type by
-// number, and an aggregate function for aggregating state.
+// number, an aggregate function for aggregating state, and snapshots
+// written out as the checkpoint writer writes them.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "freshet/internal/heap_keyed_state.h"
 
 namespace freshet::test_support {
 
@@ -31,5 +35,20 @@ struct Average {
   }
   AccumulatorType Merge(AccumulatorType a, AccumulatorType b) const { return {a.first + b.first, a.second + b.second}; }
 };
+
+/// The bytes a ByteWriter holds.
+inline std::string Bytes(const ByteWriter& w) { return std::string(reinterpret_cast<const char*>(w.Data()), w.Size()); }
+
+/// The blocks of every key group a snapshot lists (KeyGroups(), then each).
+inline std::map<int, std::string> WriteAll(const internal::KeyedStateSnapshot& snapshot) {
+  std::map<int, std::string> out;
+  ByteWriter w;
+  for (int kg : snapshot.KeyGroups()) {
+    w.Reset();
+    snapshot.WriteKeyGroup(kg, w);
+    out.emplace(kg, Bytes(w));
+  }
+  return out;
+}
 
 }  // namespace freshet::test_support

@@ -1,11 +1,13 @@
 #pragma once
 // A fresh directory under the system's temporary directory (mkdtemp, so
 // concurrent tests never share one), removed with everything in it when the
-// object goes away.
+// object goes away; and whole-file reads and writes.
 
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -34,5 +36,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// The bytes of the file at `path` (empty when it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Replaces the file at `path` with `bytes`.
+inline void WriteFile(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
 
 }  // namespace freshet::test_support
