@@ -8,6 +8,7 @@
 // SQL, listing differences row by row.
 #include <freshet/freshet.h>
 #include <freshet/nexmark.h>
+#include <freshet/nexmark_source.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -71,16 +72,12 @@ class NexmarkOracleTest : public ::testing::Test {
     server_->Copy(prefix + "bid", bids);
   }
 
-  /// The first `events` events of `config` as a bounded source with the
-  /// reference queries' watermarks: event time - 4 s.
-  static DataStream<nexmark::Event> Events(StreamExecutionEnvironment& env, const nexmark::GeneratorConfig& config,
+  /// The first `events` events of `config` as a bounded Nexmark source
+  /// with the reference queries' watermarks: event time - 4 s.
+  static DataStream<nexmark::Event> Events(StreamExecutionEnvironment& env, nexmark::GeneratorConfig config,
                                            int64_t events) {
-    nexmark::Generator gen(config);
-    return env.FromGenerator([gen](int64_t n) { return gen.At(n); }, events)
-        .Name("nexmark")
-        .AssignTimestampsAndWatermarks(
-            WatermarkStrategy<nexmark::Event>::ForBoundedOutOfOrderness(Duration(4000))
-                .WithTimestampAssigner([](const nexmark::Event& e) { return e.EventTime(); }));
+    config.events = events;
+    return nexmark::Events(env, config);
   }
 
   /// Expects equal row multisets; lists the first differences.
