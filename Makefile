@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build demo test test-all bench asan tsan clean
+.PHONY: deps configure build demo test test-all bench bench-nexmark asan tsan clean
 
 deps:
 	@scripts/install-deps.sh
@@ -28,6 +28,16 @@ test-all: build
 bench: build
 	@$(BUILD_DIR)/bench/freshet_runtime_bench
 	@$(BUILD_DIR)/bench/freshet_window_bench
+
+# Every Nexmark query on the heap and RocksDB backends (exactly-once
+# checkpoints every 10 s), then the table and chart of docs/benchmarks.md.
+NEXMARK_EVENTS ?= 20000000
+NEXMARK_RUNS ?= 3
+bench-nexmark: build
+	@rm -f $(BUILD_DIR)/nexmark.csv
+	@$(BUILD_DIR)/bench/freshet_nexmark_bench --query all --events $(NEXMARK_EVENTS) --runs $(NEXMARK_RUNS) --csv $(BUILD_DIR)/nexmark.csv
+	@$(BUILD_DIR)/bench/freshet_nexmark_bench --query all --events $(NEXMARK_EVENTS) --runs $(NEXMARK_RUNS) --backend rocksdb --incremental --csv $(BUILD_DIR)/nexmark.csv
+	@scripts/nexmark_report.py $(BUILD_DIR)/nexmark.csv --svg docs/nexmark.svg
 
 # Runtime tests under ASan+UBSan and under TSan, each in its own build tree.
 asan: deps
