@@ -78,9 +78,15 @@ struct Event {
 struct GeneratorConfig {
   /// `first-event-rate`: events per second of event time (it only spaces
   /// the events' timestamps; how fast they are produced is up to the
-  /// source). The reference's alternation with a `next-event-rate` is not
-  /// modelled: the rate is constant.
+  /// source).
   double first_event_rate = 10000;
+  /// `next-event-rate`: with a rate different from the first, event time
+  /// alternates between the two rates (the reference's square rate shape):
+  /// the first rate for half of `rate-period`, then this one for the other
+  /// half, and so on. 0: the first rate throughout.
+  double next_event_rate = 0;
+  /// `rate-period` (seconds of event time): one cycle of the two rates.
+  int64_t rate_period_sec = 600;
   /// `num-event-generators`: the reference spaces the timestamps of each of
   /// its generators by this factor; kept for compatible timestamps.
   int num_event_generators = 1;
@@ -139,7 +145,10 @@ class Generator {
 
   GeneratorConfig config_;
   int total_proportion_;
-  double inter_event_delay_us_;
+  double inter_event_delay_us_;       // at the first rate
+  double next_inter_event_delay_us_;  // at the next rate
+  int64_t first_rate_events_ = 0;     // events in each half period at the first rate (0: one rate)
+  int64_t cycle_events_ = 0;          // events in one rate period
   const Channels* channels_;  // process-wide, built once
 };
 

@@ -168,6 +168,8 @@ Generator::Generator(const GeneratorConfig& config) : config_(config) {
     if (!ok) throw std::invalid_argument(std::string("Nexmark generator: ") + what);
   };
   require(config.first_event_rate > 0, "first-event-rate must be > 0");
+  require(config.next_event_rate >= 0, "next-event-rate must be >= 0 (0: the first rate throughout)");
+  require(config.rate_period_sec >= 2, "rate-period must be >= 2 seconds");
   require(config.num_event_generators >= 1, "num-event-generators must be >= 1");
   require(config.events >= 0, "events must be >= 0 (0: unbounded)");
   require(config.person_proportion >= 0 && config.auction_proportion >= 0 && config.bid_proportion >= 0,
@@ -183,12 +185,35 @@ Generator::Generator(const GeneratorConfig& config) : config_(config) {
           "average sizes must be >= 0");
   total_proportion_ = config.person_proportion + config.auction_proportion + config.bid_proportion;
   inter_event_delay_us_ = 1e6 / config.first_event_rate * config.num_event_generators;
+  next_inter_event_delay_us_ = inter_event_delay_us_;
+  if (config.next_event_rate > 0 && config.next_event_rate != config.first_event_rate) {
+    next_inter_event_delay_us_ = 1e6 / config.next_event_rate * config.num_event_generators;
+    const double half_us = static_cast<double>(config.rate_period_sec) * 1e6 / 2;
+    first_rate_events_ = static_cast<int64_t>(half_us / inter_event_delay_us_);
+    cycle_events_ = first_rate_events_ + static_cast<int64_t>(half_us / next_inter_event_delay_us_);
+    require(first_rate_events_ >= 1 && cycle_events_ > first_rate_events_,
+            "rate-period too short for the event rates (under one event per half period)");
+  }
   static const Channels channels;
   channels_ = &channels;
 }
 
 Timestamp Generator::TimestampOf(int64_t n) const {
-  return config_.base_time + static_cast<Timestamp>(inter_event_delay_us_ * static_cast<double>(n) / 1000.0);
+  if (cycle_events_ == 0) {
+    return config_.base_time + static_cast<Timestamp>(inter_event_delay_us_ * static_cast<double>(n) / 1000.0);
+  }
+  // Whole rate periods, then the part of the current one: first-rate
+  // events for its first half, next-rate events for the second.
+  const int64_t cycle = n / cycle_events_;
+  const int64_t in_cycle = n % cycle_events_;
+  double us = static_cast<double>(cycle) * static_cast<double>(config_.rate_period_sec) * 1e6;
+  if (in_cycle < first_rate_events_) {
+    us += inter_event_delay_us_ * static_cast<double>(in_cycle);
+  } else {
+    us += static_cast<double>(config_.rate_period_sec) * 1e6 / 2 +
+          next_inter_event_delay_us_ * static_cast<double>(in_cycle - first_rate_events_);
+  }
+  return config_.base_time + static_cast<Timestamp>(us / 1000.0);
 }
 
 uint8_t Generator::TypeOf(int64_t n) const {

@@ -89,6 +89,29 @@ TEST(NexmarkGeneratorTest, EventTimesFollowTheRate) {
   EXPECT_EQ(fast.TimestampOf(5), config.base_time);
 }
 
+// With a next rate, event time alternates: the first rate for half the
+// rate period, the next rate for the other half.
+TEST(NexmarkGeneratorTest, EventTimesAlternateBetweenTheFirstAndNextRates) {
+  GeneratorConfig config;
+  config.first_event_rate = 1000;  // 5,000 events in the first 5 s
+  config.next_event_rate = 100;    // 500 events in the next 5 s
+  config.rate_period_sec = 10;
+  Generator gen(config);
+  const Timestamp base = config.base_time;
+  EXPECT_EQ(gen.TimestampOf(0), base);
+  EXPECT_EQ(gen.TimestampOf(4999), base + 4999);
+  EXPECT_EQ(gen.TimestampOf(5000), base + 5000);
+  EXPECT_EQ(gen.TimestampOf(5001), base + 5010);
+  EXPECT_EQ(gen.TimestampOf(5499), base + 9990);
+  EXPECT_EQ(gen.TimestampOf(5500), base + 10000);
+  EXPECT_EQ(gen.TimestampOf(5500 * 3 + 5002), base + 30000 + 5020);
+  for (int64_t n = 1; n < 20000; ++n) ASSERT_LE(gen.TimestampOf(n - 1), gen.TimestampOf(n)) << n;
+  EXPECT_EQ(gen.At(5001).EventTime(), base + 5010);
+  // The same next rate as the first, or none: one rate.
+  config.next_event_rate = 1000;
+  EXPECT_EQ(Generator(config).TimestampOf(5001), base + 5001);
+}
+
 TEST(NexmarkGeneratorTest, RecordsArePaddedToTheAverageSizes) {
   Generator gen{GeneratorConfig{}};
   double sizes[3] = {0, 0, 0};
@@ -195,6 +218,13 @@ TEST(NexmarkGeneratorTest, UnusableOptionsAreRejectedByName) {
   EXPECT_THAT(error([](GeneratorConfig& c) { c.hot_auction_ratio = 0; }), HasSubstr("hot ratios"));
   EXPECT_THAT(error([](GeneratorConfig& c) { c.num_active_people = 0; }), HasSubstr("num-active-people"));
   EXPECT_THAT(error([](GeneratorConfig& c) { c.auction_proportion = 0; }), HasSubstr("auction-proportion"));
+  EXPECT_THAT(error([](GeneratorConfig& c) { c.next_event_rate = -1; }), HasSubstr("next-event-rate"));
+  EXPECT_THAT(error([](GeneratorConfig& c) {
+                c.next_event_rate = 1;
+                c.first_event_rate = 0.1;
+                c.rate_period_sec = 4;
+              }),
+              HasSubstr("rate-period"));
 }
 
 }  // namespace
