@@ -23,16 +23,18 @@ class JavaRandom {
     if ((bound & -bound) == bound) {  // a power of two
       return static_cast<int32_t>((static_cast<int64_t>(bound) * Next(31)) >> 31);
     }
+    // Java's int arithmetic wraps, and the rejection test relies on it:
+    // unsigned here, as signed overflow is undefined in C++.
     int32_t bits, value;
     do {
       bits = Next(31);
       value = bits % bound;
-    } while (bits - value + (bound - 1) < 0);
+    } while (static_cast<int32_t>(static_cast<uint32_t>(bits - value) + static_cast<uint32_t>(bound - 1)) < 0);
     return value;
   }
   int64_t NextLong() {
     int64_t high = static_cast<int64_t>(Next(32));
-    return static_cast<int64_t>(static_cast<uint64_t>(high) << 32) + Next(32);
+    return static_cast<int64_t>((static_cast<uint64_t>(high) << 32) + static_cast<uint64_t>(static_cast<int64_t>(Next(32))));
   }
   double NextDouble() {
     return static_cast<double>((static_cast<int64_t>(Next(26)) << 27) + Next(27)) * 0x1.0p-53;
