@@ -21,6 +21,7 @@
 // per query and configuration for scripts/nexmark_report.py.
 #include <freshet/freshet.h>
 #include <freshet/nexmark.h>
+#include <freshet/nexmark_joins.h>
 #include <freshet/nexmark_queries.h>
 #include <freshet/nexmark_source.h>
 #include <sys/resource.h>
@@ -81,23 +82,37 @@ int RunGenerator(int64_t events, int runs) {
 }
 
 
-/// Adds query `name` over `events` to the job, its results into a sink
-/// that drops them.
-using QueryBuilder = std::function<void(freshet::DataStream<freshet::nexmark::Event>)>;
+/// Adds a query over `events` to the job, its results into a sink that
+/// drops them. `work_dir` holds the query's files (q13's side input).
+using QueryBuilder = std::function<void(freshet::DataStream<freshet::nexmark::Event>, const std::string& work_dir)>;
 
 template <class F>
 QueryBuilder Discarding(F query) {
-  return [query](freshet::DataStream<freshet::nexmark::Event> events) {
+  return [query](freshet::DataStream<freshet::nexmark::Event> events, const std::string&) {
     using Row = typename decltype(query(events))::ValueType;
     query(events).SinkTo([](const Row&) {}, "discard");
   };
+}
+
+/// q13's side input: a value for every key 0..9999.
+std::string WriteSideInput(const std::string& work_dir) {
+  std::filesystem::create_directories(work_dir);
+  std::string path = work_dir + "/side-input.csv";
+  std::ofstream out(path);
+  for (int64_t key = 0; key < freshet::nexmark::kQuery13SideInputKeys; ++key) out << key << ",value-" << key << '\n';
+  return path;
 }
 
 const std::map<std::string, QueryBuilder>& Queries() {
   namespace nx = freshet::nexmark;
   static const std::map<std::string, QueryBuilder> queries = {
       {"q0", Discarding(nx::Query0)},   {"q1", Discarding(nx::Query1)},   {"q2", Discarding(nx::Query2)},
+      {"q3", Discarding(nx::Query3)},   {"q8", Discarding(nx::Query8)},   {"q20", Discarding(nx::Query20)},
       {"q14", Discarding(nx::Query14)}, {"q21", Discarding(nx::Query21)}, {"q22", Discarding(nx::Query22)},
+      {"q13",
+       [](freshet::DataStream<nx::Event> events, const std::string& work_dir) {
+         nx::Query13(events, WriteSideInput(work_dir)).SinkTo([](const nx::BidWithSideInput&) {}, "discard");
+       }},
   };
   return queries;
 }
@@ -169,7 +184,7 @@ int RunQueries(const std::vector<std::string>& names, const QueryOptions& option
       freshet::nexmark::GeneratorConfig config;
       config.events = options.events;
       config.first_event_rate = options.rate;
-      Queries().at(name)(freshet::nexmark::Events(*env, config));
+      Queries().at(name)(freshet::nexmark::Events(*env, config), root);
 
       ResetPeakMemory();
       double cpu_start = CpuSeconds();
