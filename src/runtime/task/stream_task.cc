@@ -887,12 +887,15 @@ void TaskProcessingTimeService::RegisterTimer(Timestamp time, std::function<void
 }
 
 void TaskProcessingTimeService::FireDue() {
-  queue_.RunDue(clock_.NowMillis());
+  // A timer for t fires once the clock has passed t: records that arrive
+  // during millisecond t still belong to a window ending at t + 1, and
+  // firing at t would let them reopen it and fire it a second time.
+  queue_.RunDue(clock_.NowMillis() - 1);
 }
 
 int64_t TaskProcessingTimeService::NanosUntilNext() const {
   if (queue_.Empty()) return -1;
-  int64_t ms = queue_.NextTime() - clock_.NowMillis();
+  int64_t ms = queue_.NextTime() + 1 - clock_.NowMillis();
   return ms <= 0 ? 0 : ms * 1'000'000;
 }
 

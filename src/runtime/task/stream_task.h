@@ -50,7 +50,8 @@ class SnapshotWorker {
 };
 
 /// The task's processing-time timers: callbacks run on the task thread by
-/// the mailbox loop once the clock reaches them.
+/// the mailbox loop once the clock has passed their time (a timer for t runs
+/// at t + 1 or later, with that time minus 1 ms as its argument).
 class TaskProcessingTimeService final : public ProcessingTimeService {
  public:
   explicit TaskProcessingTimeService(Clock& clock) : clock_(clock) {}
