@@ -23,6 +23,7 @@
 #include <freshet/nexmark.h>
 #include <freshet/nexmark_joins.h>
 #include <freshet/nexmark_queries.h>
+#include <freshet/nexmark_windows.h>
 #include <freshet/nexmark_source.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -109,6 +110,12 @@ const std::map<std::string, QueryBuilder>& Queries() {
       {"q0", Discarding(nx::Query0)},   {"q1", Discarding(nx::Query1)},   {"q2", Discarding(nx::Query2)},
       {"q3", Discarding(nx::Query3)},   {"q8", Discarding(nx::Query8)},   {"q20", Discarding(nx::Query20)},
       {"q14", Discarding(nx::Query14)}, {"q21", Discarding(nx::Query21)}, {"q22", Discarding(nx::Query22)},
+      {"q5", Discarding(nx::Query5)},   {"q7", Discarding(nx::Query7)},   {"q11", Discarding(nx::Query11)},
+      {"q12", Discarding(nx::Query12)},
+      {"q10",
+       [](freshet::DataStream<nx::Event> events, const std::string& work_dir) {
+         nx::SinkQuery10(nx::Query10(events), work_dir + "/q10");
+       }},
       {"q13",
        [](freshet::DataStream<nx::Event> events, const std::string& work_dir) {
          nx::Query13(events, WriteSideInput(work_dir)).SinkTo([](const nx::BidWithSideInput&) {}, "discard");
