@@ -21,6 +21,7 @@
 // per query and configuration for scripts/nexmark_report.py.
 #include <freshet/freshet.h>
 #include <freshet/nexmark.h>
+#include <freshet/nexmark_aggregates.h>
 #include <freshet/nexmark_auctions.h>
 #include <freshet/nexmark_joins.h>
 #include <freshet/nexmark_queries.h>
@@ -112,6 +113,8 @@ const std::map<std::string, QueryBuilder>& Queries() {
       {"q3", Discarding(nx::Query3)},   {"q8", Discarding(nx::Query8)},   {"q20", Discarding(nx::Query20)},
       {"q14", Discarding(nx::Query14)}, {"q21", Discarding(nx::Query21)}, {"q22", Discarding(nx::Query22)},
       {"q4", Discarding(nx::Query4)},   {"q6", Discarding(nx::Query6)},   {"q9", Discarding(nx::Query9)},
+      {"q15", Discarding(nx::Query15)}, {"q16", Discarding(nx::Query16)}, {"q17", Discarding(nx::Query17)},
+      {"q18", Discarding(nx::Query18)}, {"q19", Discarding(nx::Query19)},
       {"q5", Discarding(nx::Query5)},   {"q7", Discarding(nx::Query7)},   {"q11", Discarding(nx::Query11)},
       {"q12", Discarding(nx::Query12)},
       {"q10",
