@@ -1,6 +1,8 @@
 #pragma once
 /// Nexmark queries written with the DataStream API, each taking the stream
-/// of generated events. So far the stateless ones:
+/// of generated events (nexmark::Events). The stateful ones are in
+/// nexmark_joins.h, nexmark_windows.h, nexmark_auctions.h and
+/// nexmark_aggregates.h; here the stateless ones:
 ///   q0 pass-through of bids, q1 prices in euros, q2 bids of every 123rd
 ///   auction, q14 a price band with a time-of-day bucket and a user
 ///   function, q21 channel ids, q22 the URL's first three directories.
