@@ -33,7 +33,7 @@ bench: build
 # checkpoints every 10 s), one process per query and backend so that peak
 # memory is the query's own; then the table and chart of docs/benchmarks.md.
 NEXMARK_EVENTS ?= 20000000
-NEXMARK_ROCKSDB_EVENTS ?= 5000000
+NEXMARK_ROCKSDB_EVENTS ?= 3000000
 NEXMARK_RUNS ?= 3
 NEXMARK_QUERIES ?= q0 q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22
 bench-nexmark: build

@@ -51,8 +51,8 @@ def load(path):
 def table(results):
     queries = sorted({q for q, _ in results}, key=query_number)
     out = ["| query | Freshet heap, K events/s per core | Freshet RocksDB, K events/s per core | "
-           "Flink, K events/s per core | heap / Flink | RocksDB / Flink | peak memory (heap), MB | "
-           "largest checkpoint (heap), MB |",
+           "Flink, K events/s per core | heap / Flink | RocksDB / Flink | peak memory heap / RocksDB, MB | "
+           "checkpoints (largest, MB) heap / RocksDB |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for q in queries:
         heap, rocks = results.get((q, "heap")), results.get((q, "rocksdb"))
@@ -64,10 +64,14 @@ def table(results):
         def ratio(r):
             return f"{r['per_core'] / 1e3 / flink:.1f}x" if r and flink else "–"
 
+        def memory(r):
+            return f"{r['peak_memory'] / 1e6:,.0f}" if r else "–"
+
+        def checkpoints(r):
+            return f"{r['checkpoints']:.0f} ({r['checkpoint_size'] / 1e6:,.1f})" if r else "–"
+
         out.append(f"| {q} | {per_core(heap)} | {per_core(rocks)} | {flink if flink else 'n/a'} | {ratio(heap)} | "
-                   f"{ratio(rocks)} | {heap['peak_memory'] / 1e6:.0f} | {heap['checkpoint_size'] / 1e6:.2f} |"
-                   if heap else
-                   f"| {q} | – | {per_core(rocks)} | {flink if flink else 'n/a'} | – | {ratio(rocks)} | – | – |")
+                   f"{ratio(rocks)} | {memory(heap)} / {memory(rocks)} | {checkpoints(heap)} / {checkpoints(rocks)} |")
     return "\n".join(out)
 
 
