@@ -6,6 +6,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/slice.h>
@@ -112,6 +113,32 @@ std::string NewBackendId() {
   for (uint64_t v = random(), i = 0; i < 16; ++i, v >>= 4) id.push_back(kHex[v & 15]);
   return id;
 }
+
+/// Concatenates serialized lists (u32 count, then the elements): list
+/// appends are merges, combined when read or compacted. A value too short
+/// to hold a count fails the merge, which RocksDB reports as corruption.
+class ListAppendOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger*) const override {
+    uint32_t count = 0, more = 0;
+    if (value.size() < sizeof(more)) return false;
+    std::memcpy(&more, value.data(), sizeof(more));
+    if (existing == nullptr) {
+      new_value->assign(value.data(), value.size());
+      return true;
+    }
+    if (existing->size() < sizeof(count)) return false;
+    std::memcpy(&count, existing->data(), sizeof(count));
+    count += more;
+    new_value->reserve(existing->size() + value.size() - sizeof(more));
+    new_value->assign(reinterpret_cast<const char*>(&count), sizeof(count));
+    new_value->append(existing->data() + sizeof(count), existing->size() - sizeof(count));
+    new_value->append(value.data() + sizeof(more), value.size() - sizeof(more));
+    return true;
+  }
+  const char* Name() const override { return "FreshetListAppend"; }
+};
 
 /// Drops values whose time to live has passed when RocksDB compacts them,
 /// so expired values that are never read again leave the disk. Only for
@@ -384,6 +411,10 @@ void RocksDBStateBase::FinishWrite() {
     std::memcpy(write_.data(), &now, kTimeBytes);
   }
   store_->Put(column_family_, store_->CurrentKey(), write_);
+}
+
+void RocksDBStateBase::FinishAppend() {
+  store_->AppendList(column_family_, store_->CurrentKey(), write_);
 }
 
 void RocksDBStateBase::DeleteCurrent() {
@@ -832,6 +863,7 @@ RocksDBStateStore::RocksDBStateStore(KeyGroupRange range, int max_parallelism, P
   o.memtable_whole_key_filtering = true;
   // One writer (the task thread): the memtable's single-writer insert path.
   o.allow_concurrent_memtable_write = false;
+  o.merge_operator = std::make_shared<ListAppendOperator>();
   instance->ttl_compaction = std::make_shared<TtlCompaction>();
   o.compaction_filter_factory = instance->ttl_compaction;
   OpenInstance(*instance, false);
@@ -943,6 +975,15 @@ void RocksDBStateStore::Put(int column_family, std::string_view key, std::string
       batch.Put(instance_->families[static_cast<size_t>(column_family)], ToSlice(key), ToSlice(value));
   if (s.ok()) s = instance_->db->Write(instance_->write, &batch);
   if (!s.ok()) Fail(instance_->path, "writing", s);
+}
+
+void RocksDBStateStore::AppendList(int column_family, std::string_view key, std::string_view list) {
+  rocksdb::WriteBatch& batch = instance_->single;
+  batch.Clear();
+  rocksdb::Status s =
+      batch.Merge(instance_->families[static_cast<size_t>(column_family)], ToSlice(key), ToSlice(list));
+  if (s.ok()) s = instance_->db->Write(instance_->write, &batch);
+  if (!s.ok()) Fail(instance_->path, "appending to a list", s);
 }
 
 void RocksDBStateStore::Delete(int column_family, std::string_view key) {

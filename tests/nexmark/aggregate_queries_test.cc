@@ -9,6 +9,7 @@
 // millisecond of an emission period, and the rows of a key have increasing
 // ones, so a key emits at most once per period.
 #include <freshet/nexmark_aggregates.h>
+#include <freshet/nexmark_source.h>
 
 #include <map>
 #include <memory>
@@ -124,12 +125,18 @@ class NexmarkAggregateQueriesTest : public test_support::NexmarkOracleTest {
       StateBackendOptions state;
       state.type = backend;
       env->SetStateBackend(state);
-      const Generator generator(data.config);
-      DataStream<Event> events =
-          env->FromGenerator([generator](int64_t n) { return generator.At(n); }, data.events)
-              .AssignTimestampsAndWatermarks(
-                  WatermarkStrategy<Event>::ForGenerator([] { return std::make_unique<EveryEventWatermarks>(); })
-                      .WithTimestampAssigner([](const Event& e) { return e.EventTime(); }));
+      // The Nexmark source interleaves event numbers over its subtasks, so
+      // each covers the whole span of event time: watermarks advance through
+      // it however the subtasks are scheduled (with contiguous ranges, one
+      // subtask could run to its end first and the other's watermark then
+      // jump, leaving one emission per key).
+      GeneratorConfig config = data.config;
+      config.events = data.events;
+      DataStream<Event> events = env->FromSource(
+          NexmarkSource(config),
+          WatermarkStrategy<Event>::ForGenerator([] { return std::make_unique<EveryEventWatermarks>(); })
+              .WithTimestampAssigner([](const Event& e) { return e.EventTime(); }),
+          "nexmark");
       auto results = query(events);
       using Result = typename decltype(results)::ValueType;
       const auto rows = results.Process(WithEmissionTime<Result>()).ExecuteAndCollect();

@@ -189,6 +189,11 @@ class RocksDBStateBase : public KeyedStateBase {
   std::string& BeginWrite();
   /// Writes the current key's value from the BeginWrite() buffer.
   void FinishWrite();
+  /// Without TTL: appends the list in the BeginWrite() buffer (u32 count,
+  /// then the elements) to the current key's list through RocksDB's merge
+  /// operator, without reading it.
+  void FinishAppend();
+  bool HasTtl() const { return ttl_.has_value(); }
   /// Deletes the current key's value (or map).
   void DeleteCurrent();
 
@@ -272,6 +277,8 @@ class RocksDBStateStore final : public KeyedStateStore {
 
   bool Get(int column_family, std::string_view key, std::string* value);
   void Put(int column_family, std::string_view key, std::string_view value);
+  /// Merges `list` (u32 count, then elements) into the list at `key`.
+  void AppendList(int column_family, std::string_view key, std::string_view list);
   void Delete(int column_family, std::string_view key);
   /// Deletes every entry whose key starts with `prefix`.
   void DeletePrefix(int column_family, std::string_view prefix);
@@ -438,8 +445,20 @@ class RocksDBListState final : public RocksDBStateBase, public ListState<T> {
 
  private:
   // The serialized list is its u32 length then its elements one after
-  // another: appending copies the old bytes, never decodes them.
+  // another, so lists concatenate without being decoded. Without TTL an
+  // append is a RocksDB merge (no read: appends cost the same however long
+  // the list); with TTL the old value's time decides whether it is kept, so
+  // an append reads, copies and rewrites it.
   void Append(const T* values, size_t n) {
+    if (!this->HasTtl()) [[likely]] {
+      std::string& out = this->BeginWrite();
+      const auto count = static_cast<uint32_t>(n);
+      out.append(reinterpret_cast<const char*>(&count), sizeof(count));
+      StringWriter w(&out);
+      for (size_t i = 0; i < n; ++i) TypeSerializer<T>::Serialize(values[i], w);
+      this->FinishAppend();
+      return;
+    }
     std::string_view old;
     bool present = this->ReadPayload(&old, false);
     std::string& out = this->BeginWrite();
