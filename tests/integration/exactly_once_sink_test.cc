@@ -32,6 +32,7 @@
 #include "freshet/freshet.h"
 #include "freshet/two_phase_commit.h"
 
+#include "support/committed_files.h"
 #include "support/temp_dir.h"
 
 namespace freshet {
@@ -396,22 +397,13 @@ struct CommittedOutput {
 
 CommittedOutput ReadCommitted(const std::string& root) {
   CommittedOutput out;
-  if (!fs::exists(root)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (!e.is_regular_file()) continue;
-    fs::path rel = fs::relative(e.path(), root);
-    bool hidden = false;
-    for (const auto& part : rel) hidden |= part.string().starts_with(".") || part.string().starts_with("_");
-    if (hidden) {
-      out.hidden.push_back(rel.string());
-      continue;
-    }
-    out.files.push_back(rel.string());
-    std::ifstream in(e.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string text = ss.str();
-    if (!text.empty() && text.back() != '\n') out.problems.push_back(rel.string() + " ends inside a row");
+  test_support::CommittedFiles committed = test_support::ReadCommittedFiles(root);
+  out.hidden = std::move(committed.hidden);
+  for (const test_support::CommittedFile& file : committed.visible) {
+    out.files.push_back(file.path);
+    const std::string& text = file.text;
+    const std::string& rel = file.path;
+    if (!text.empty() && text.back() != '\n') out.problems.push_back(rel + " ends inside a row");
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
       size_t space = line.find(' ');
@@ -420,13 +412,12 @@ CommittedOutput ReadCommitted(const std::string& root) {
       if (space == std::string::npos ||
           std::from_chars(line.data(), line.data() + space, key).ptr != line.data() + space ||
           std::from_chars(line.data() + space + 1, end, seq).ptr != end) {
-        out.problems.push_back(rel.string() + " has the malformed row '" + line + "'");
+        out.problems.push_back(rel + " has the malformed row '" + line + "'");
         continue;
       }
       out.seqs_by_key[key].push_back(seq);
     }
   }
-  std::sort(out.files.begin(), out.files.end());
   return out;
 }
 

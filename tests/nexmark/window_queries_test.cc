@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/committed_files.h"
 #include "support/nexmark_oracle.h"
 #include "support/temp_dir.h"
 
@@ -368,22 +369,16 @@ struct CommittedFiles {
 /// '.' or '_'), as a reader of the committed output does.
 CommittedFiles ReadCommitted(const std::string& root) {
   CommittedFiles out;
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (!entry.is_regular_file()) continue;
-    fs::path rel = fs::relative(entry.path(), root);
-    bool hidden = false;
-    for (const auto& part : rel) hidden |= part.string().starts_with(".") || part.string().starts_with("_");
-    if (hidden) {
-      out.hidden.push_back(rel.string());
-      continue;
-    }
-    out.files.push_back(rel.string());
+  test_support::CommittedFiles committed = test_support::ReadCommittedFiles(root);
+  out.hidden = std::move(committed.hidden);
+  for (const test_support::CommittedFile& file : committed.visible) {
+    fs::path rel(file.path);
+    out.files.push_back(file.path);
     const std::string partition = rel.parent_path().string();
     out.partitions.insert(partition);
     out.days.insert(rel.begin()->string());
-    const std::string text = test_support::ReadFile(entry.path());
-    if (!text.empty() && text.back() != '\n') out.problems.push_back(rel.string() + " ends inside a line");
-    std::istringstream lines(text);
+    if (!file.text.empty() && file.text.back() != '\n') out.problems.push_back(file.path + " ends inside a line");
+    std::istringstream lines(file.text);
     for (std::string line; std::getline(lines, line);) out.rows.push_back({partition, line});
   }
   return out;
