@@ -240,16 +240,13 @@ class LabelProcessingTimeCount final
 
 /// q12: bids per bidder in tumbling processing-time windows of 10 s (the
 /// window of a bid is chosen by the clock of the window operator's task
-/// when the bid reaches it; it fires when that clock reads end - 1 or
-/// later). Freshet runs a processing-time timer in the millisecond it is
-/// due, so a bid reaching a window in its last millisecond after it fired
-/// opens it again and the bidder gets a second row for that window (Flink
-/// runs processing-time timers 1 ms late, FLINK-9857, which rules this out).
+/// when the bid reaches it; it fires once that clock has passed the
+/// window's last millisecond, so a bid arriving in that millisecond is
+/// still counted in it and each bidder gets one row per window).
 /// Windows still open when the input ends are not fired: at the end of a
 /// bounded input the task finishes its operators and runs no more
-/// processing-time timers, so their bids are not counted (Flink likewise
-/// quiesces the processing-time service before finishing operators,
-/// FLINK-14231).
+/// processing-time timers, so their bids are not counted (as in Flink,
+/// which stops its processing-time service before finishing operators).
 inline DataStream<ProcessingTimeBidCount> Query12(DataStream<Event> events) {
   return Bids(events)
       .KeyBy([](const Bid& b) { return b.bidder; })
