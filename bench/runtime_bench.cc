@@ -8,6 +8,11 @@
 //   b: source -> keyBy -> running sum per key (one output per input)
 //      -> counting sink; one task boundary (source | sum+sink), P=1
 //   c: as b with two task boundaries (source | sum | sink), P=2
+//   n: as b with the source in a slot of its own, run twice per round: in
+//      one TaskExecutor (local channels) and spread over two TaskExecutors
+//      (`minicluster.number-of-taskmanagers: 2`), where every record
+//      crosses TCP on loopback with credit-based flow control; prints both
+//      rates and their ratio
 //
 // Prints records/s of every run and the median. With --checkpoint-overhead,
 // every run of a workload is done twice, back to back: without
@@ -51,6 +56,13 @@ Run RunWorkload(char workload, int64_t records, const freshet::Configuration& co
     env->FromGenerator(MakeEvent, records)
         .Map([](const Event& e) { return Event{e.key, e.value + 1, e.ts}; })
         .Filter([](const Event& e) { return e.value % 3 != 0; })
+        .SinkTo(counting_sink);
+  } else if (workload == 'n') {
+    env->SetParallelism(1);
+    env->FromGenerator(MakeEvent, records)
+        .SlotSharingGroup("source")
+        .KeyBy([](const Event& e) { return e.key; })
+        .Sum(&Event::value)
         .SinkTo(counting_sink);
   } else {
     int p = workload == 'b' ? 1 : 2;
@@ -100,7 +112,7 @@ int main(int argc, char** argv) {
     } else if (a == "--runs" && i + 1 < argc) {
       runs = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: freshet_bench [--workload a|b|c|all] [--records N] [--runs R] [-D key=value]...\n");
+      std::fprintf(stderr, "usage: freshet_bench [--workload a|b|c|n|all] [--records N] [--runs R] [-D key=value]...\n");
       return 2;
     }
   }
@@ -135,6 +147,36 @@ int main(int argc, char** argv) {
                   "median ratio %.3f over %d runs\n",
                   w, median(plain) / 1e6, median(checkpointed) / 1e6, median(ratios), runs);
     }
+    return 0;
+  }
+  if (workloads == "n") {
+    freshet::Configuration two = config;
+    two.Set("minicluster.number-of-taskmanagers", "2");
+    std::vector<double> local, tcp, ratios;
+    for (int r = 0; r < runs; ++r) {
+      Run a = RunWorkload('n', records, config);
+      Run b = RunWorkload('n', records, two);
+      if (a.sink_records != records || b.sink_records != records) {
+        std::fprintf(stderr, "workload n: sinks saw %lld and %lld records, expected %lld\n",
+                     static_cast<long long>(a.sink_records), static_cast<long long>(b.sink_records),
+                     static_cast<long long>(records));
+        return 1;
+      }
+      local.push_back(static_cast<double>(records) / a.seconds);
+      tcp.push_back(static_cast<double>(records) / b.seconds);
+      ratios.push_back(tcp.back() / local.back());
+      std::printf("workload n run %d: %.2f M records/s in one TaskExecutor, %.2f M records/s across two over TCP "
+                  "(ratio %.3f)\n",
+                  r + 1, local.back() / 1e6, tcp.back() / 1e6, ratios.back());
+      std::fflush(stdout);
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("workload n median: %.2f M records/s local, %.2f M records/s across two TaskExecutors over TCP; "
+                "median ratio %.3f over %d runs\n",
+                median(local) / 1e6, median(tcp) / 1e6, median(ratios), runs);
     return 0;
   }
   for (char w : workloads) {

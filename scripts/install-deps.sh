@@ -10,6 +10,9 @@ PACKAGES=(
   librocksdb-dev
   # Tests check query results against PostgreSQL, started on loopback.
   postgresql libpq-dev
+  # Cluster: control plane (gRPC), configuration files, metrics, CLI, REST.
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libyaml-cpp-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
 )
 
 missing=()

@@ -82,4 +82,30 @@ class Configuration {
   std::map<std::string, std::string> values_;
 };
 
+/// Reads a configuration file (conf/freshet.yaml). Both Flink's flat form
+/// (`taskmanager.numberOfTaskSlots: 4`) and nested YAML (`taskmanager:` /
+/// `  numberOfTaskSlots: 4`) are accepted, and may be mixed: nested keys are
+/// joined with dots. Scalars are kept as written; a list of scalars becomes
+/// one comma-separated value. Keys of the families Freshet owns
+/// (jobmanager.*, taskmanager.*, rest.*, heartbeat.*, parallelism.*,
+/// pipeline.*, execution.*, state.*, restart-strategy.*, metrics.*, env.*,
+/// logger.*, rootLogger.*, web.*, blob.*) must be known and well-formed;
+/// other keys are kept unchecked (job parameters). Every error names the
+/// file and, where known, the line ("conf/freshet.yaml:7: rest.port:
+/// 'eighty' is not a port number (0-65535)"): unreadable file, malformed
+/// YAML, a key set twice, an unknown key (with a "did you mean" suggestion),
+/// a malformed value. Cross-key rules are checked where the values are used
+/// (ClusterOptions, ExecutionOptions::Validate).
+Result<Configuration> LoadConfigurationFile(const std::string& path);
+
+/// Checks every key of `conf` as LoadConfigurationFile checks a file's;
+/// errors start with `origin` (e.g. "-D").
+Status ValidateConfiguration(const Configuration& conf, const std::string& origin);
+
+/// Applies one `-D key=value` argument (without the "-D"): the key is
+/// checked, then set, replacing a value from the file. Precedence is
+/// therefore -D over the file over the registered defaults. The value is
+/// everything after the first '='. Errors name the argument.
+Status ApplyDynamicProperty(Configuration& conf, const std::string& arg);
+
 }  // namespace freshet

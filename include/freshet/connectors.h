@@ -214,7 +214,9 @@ class PrintSink final : public Sink<T> {
   std::unique_ptr<SinkWriter<T>> CreateWriter(RuntimeContext& ctx) const override {
     std::string prefix = prefix_;
     if (ctx.GetNumberOfParallelSubtasks() > 1) {
-      prefix += (prefix.empty() ? "" : ":") + std::to_string(ctx.GetIndexOfThisSubtask() + 1) + "> ";
+      if (!prefix.empty()) prefix += ':';
+      prefix += std::to_string(ctx.GetIndexOfThisSubtask() + 1);
+      prefix += "> ";
     } else if (!prefix.empty()) {
       prefix += "> ";
     }

@@ -137,6 +137,8 @@ class StreamExecutionEnvironment {
 
   ExecutionOptions options_;
   Status config_error_;
+  // `minicluster.number-of-taskmanagers`: TaskExecutors of the embedded cluster.
+  int local_task_managers_ = 1;
   Clock* clock_ = nullptr;
   std::vector<internal::Transformation> transformations_;
   int collect_ids_ = 0;

@@ -9,6 +9,7 @@
 #include "freshet/file_system.h"
 #include "freshet/format.h"
 #include "freshet/functions.h"
+#include "freshet/job.h"
 #include "freshet/job_client.h"
 #include "freshet/joins.h"
 #include "freshet/key_groups.h"

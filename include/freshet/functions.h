@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "freshet/metrics.h"
 #include "freshet/types.h"
 
 namespace freshet {
@@ -79,6 +80,12 @@ class RuntimeContext : public KeyedStateAccess {
   int GetNumberOfParallelSubtasks() const { return parallelism_; }
   int GetMaxNumberOfParallelSubtasks() const { return max_parallelism_; }
   int GetAttemptNumber() const { return attempt_; }
+  /// The operator's metric group (scope: operator of this subtask), for
+  /// the function's own metrics. Outside a job (in a test harness) a group
+  /// that is reported nowhere.
+  MetricGroup& GetMetricGroup() const;
+  /// Set by the task before Open(); the group outlives the function.
+  void SetMetricGroup(MetricGroup* group) { metric_group_ = group; }
 
 
  private:
@@ -87,6 +94,7 @@ class RuntimeContext : public KeyedStateAccess {
   int parallelism_;
   int max_parallelism_;
   int attempt_;
+  MetricGroup* metric_group_ = nullptr;
 };
 
 /// Base of functions that need set-up and tear-down or their runtime context.

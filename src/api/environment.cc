@@ -1,8 +1,11 @@
 #include "freshet/environment.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 
+#include "api/execution_context.h"
 #include "cluster/mini_cluster.h"
 #include "freshet/data_stream.h"
 #include "graph/stream_graph.h"
@@ -21,19 +24,19 @@ class EmbeddedJobClient final : public JobClient {
   ~EmbeddedJobClient() override {
     master_->Cancel();
     master_->Wait(std::nullopt);
-    cluster_->Executor().ReleaseJob(job_id_);
+    cluster_->ReleaseJob(job_id_);
   }
   const std::string& GetJobId() const override { return job_id_; }
   JobStatus GetJobStatus() const override { return master_->GetStatus(); }
   void Cancel() override { master_->Cancel(); }
   Result<JobExecutionResult> Wait() override {
     auto r = *master_->Wait(std::nullopt);
-    cluster_->Executor().ReleaseJob(job_id_);
+    cluster_->ReleaseJob(job_id_);
     return r;
   }
   std::optional<Result<JobExecutionResult>> WaitFor(Duration timeout) override {
     auto r = master_->Wait(timeout);
-    if (r) cluster_->Executor().ReleaseJob(job_id_);
+    if (r) cluster_->ReleaseJob(job_id_);
     return r;
   }
   Result<std::string> TriggerSavepoint(const std::string& target_directory) override {
@@ -53,6 +56,24 @@ class EmbeddedJobClient final : public JobClient {
 
 }  // namespace
 
+namespace internal {
+
+namespace {
+thread_local ExecutionContext* current_context = nullptr;
+}  // namespace
+
+const char* PlanCaptured::what() const noexcept { return "the job graph was taken in plan mode"; }
+
+ExecutionContext* CurrentExecutionContext() { return current_context; }
+
+ScopedExecutionContext::ScopedExecutionContext(ExecutionContext* context) : previous_(current_context) {
+  current_context = context;
+}
+
+ScopedExecutionContext::~ScopedExecutionContext() { current_context = previous_; }
+
+}  // namespace internal
+
 Status DisposeSavepoint(const std::string& path) {
   std::string dir = path;
   if (std::filesystem::path(dir).filename() == "_metadata") dir = std::filesystem::path(dir).parent_path().string();
@@ -60,12 +81,28 @@ Status DisposeSavepoint(const std::string& path) {
 }
 
 std::unique_ptr<StreamExecutionEnvironment> StreamExecutionEnvironment::Create() {
+  if (internal::CurrentExecutionContext() != nullptr) return Create(Configuration());
   return std::unique_ptr<StreamExecutionEnvironment>(new StreamExecutionEnvironment());
 }
 
 std::unique_ptr<StreamExecutionEnvironment> StreamExecutionEnvironment::Create(const Configuration& config) {
-  auto env = Create();
-  env->config_error_ = config.ApplyTo(env->options_);
+  auto env = std::unique_ptr<StreamExecutionEnvironment>(new StreamExecutionEnvironment());
+  Configuration merged;
+  if (const internal::ExecutionContext* context = internal::CurrentExecutionContext()) merged = context->config;
+  for (const auto& [key, value] : config.Values()) merged.Set(key, value);
+  env->config_error_ = merged.ApplyTo(env->options_);
+  if (auto tms = merged.Get("minicluster.number-of-taskmanagers")) {
+    char* end = nullptr;
+    long n = std::strtol(tms->c_str(), &end, 10);
+    if (tms->empty() || *end != '\0' || n < 1 || n > 1024) {
+      if (env->config_error_.IsOk()) {
+        env->config_error_ = Status::InvalidArgument(
+            "minicluster.number-of-taskmanagers must be a number from 1 to 1024, got '" + *tms + "'");
+      }
+    } else {
+      env->local_task_managers_ = static_cast<int>(n);
+    }
+  }
   return env;
 }
 
@@ -106,16 +143,35 @@ DataStream<std::string> StreamExecutionEnvironment::SocketTextStream(const std::
 }
 
 Result<std::unique_ptr<JobClient>> StreamExecutionEnvironment::ExecuteAsync(const std::string& job_name) {
-  FRESHET_RETURN_IF_ERROR(config_error_);
+  internal::ExecutionContext* context = internal::CurrentExecutionContext();
+  bool plan_mode = context != nullptr && context->capture_plan;
   std::vector<internal::Transformation> transformations;
   transformations.swap(transformations_);
-  FRESHET_ASSIGN_OR_RETURN(internal::StreamGraph graph,
-                           internal::BuildStreamGraph(transformations, options_, job_name));
+  Result<internal::StreamGraph> built = config_error_.IsOk()
+                                            ? internal::BuildStreamGraph(transformations, options_, job_name)
+                                            : Result<internal::StreamGraph>(config_error_);
+  if (plan_mode) {
+    // The program does not go on after Execute() in plan mode, whether the
+    // graph was built or not: the host reports the outcome.
+    if (built.IsOk()) {
+      context->captured = std::move(built).Value();
+    } else {
+      context->plan_error = built.GetStatus();
+    }
+    throw internal::PlanCaptured();
+  }
+  FRESHET_ASSIGN_OR_RETURN(internal::StreamGraph graph, std::move(built));
   std::string job_id = internal::NewJobId();
   auto job = std::make_shared<const internal::JobGraph>(
       internal::BuildJobGraph(std::make_shared<const internal::StreamGraph>(std::move(graph)), job_id));
   Clock& clock = clock_ != nullptr ? *clock_ : Clock::System();
-  auto cluster = std::make_unique<internal::MiniCluster>(internal::JobMaster::RequiredSlots(*job), clock);
+  // `minicluster.number-of-taskmanagers` > 1: the slots are spread over
+  // that many TaskExecutors, which exchange data over TCP on loopback.
+  int slots = internal::JobMaster::RequiredSlots(*job);
+  int task_managers = std::min(local_task_managers_, slots);
+  FRESHET_ASSIGN_OR_RETURN(std::unique_ptr<internal::MiniCluster> cluster,
+                           internal::MiniCluster::Create(task_managers, (slots + task_managers - 1) / task_managers,
+                                                         clock));
   FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<internal::JobMaster> master, cluster->SubmitJob(job));
   return std::unique_ptr<JobClient>(new EmbeddedJobClient(std::move(cluster), std::move(master), job_id));
 }

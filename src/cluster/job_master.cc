@@ -9,14 +9,19 @@
 
 namespace freshet::internal {
 
-JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, TaskExecutor& executor, Clock& clock)
-    : job_(std::move(job)), executor_(executor), clock_(clock) {
+JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, std::vector<TaskExecutorGateway*> executors, Clock& clock)
+    : job_(std::move(job)), executors_(std::move(executors)), clock_(clock) {
   result_.job_id = job_->job_id;
   result_.job_name = job_->stream_graph->job_name;
   const ExecutionOptions& options = job_->stream_graph->options;
   coordinator_ = std::make_unique<CheckpointCoordinator>(job_, options.checkpoint, *this, clock_,
                                                          [this](Status s) { OnCheckpointFailure(std::move(s)); });
   restart_strategy_ = RestartStrategy::Create(options.restart, options.checkpoint.Enabled());
+}
+
+JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, ExecutorProvider provider, Clock& clock)
+    : JobMaster(std::move(job), provider(), clock) {
+  provider_ = std::move(provider);
 }
 
 JobMaster::~JobMaster() {
@@ -26,6 +31,16 @@ JobMaster::~JobMaster() {
     timer_cv_.notify_all();
   }
   if (timer_thread_.joinable()) timer_thread_.join();
+}
+
+std::vector<OperatorRestoreRefs> RestoreRefsForTask(const JobGraph& job, const JobVertex& vertex, int subtask,
+                                                    const CheckpointMetadata& metadata) {
+  std::vector<OperatorRestoreRefs> refs;
+  for (int node : vertex.chain) {
+    const OperatorStateHandle* h = metadata.FindOperator(OperatorIdOf(job.stream_graph->Node(node)));
+    refs.push_back(h != nullptr ? AssignRestore(*h, subtask, vertex.parallelism) : OperatorRestoreRefs{});
+  }
+  return refs;
 }
 
 int JobMaster::RequiredSlots(const JobGraph& job) {
@@ -39,8 +54,8 @@ int JobMaster::RequiredSlots(const JobGraph& job) {
 Status JobMaster::Start() {
   const StreamGraph& g = *job_->stream_graph;
   int needed = RequiredSlots(*job_);
-  if (needed > executor_.NumSlots()) {
-    return Status::Unavailable(fmt::format("the job needs {} slots, the cluster offers {}", needed, executor_.NumSlots()));
+  if (needed > TotalSlots()) {
+    return Status::Unavailable(fmt::format("the job needs {} slots, the cluster offers {}", needed, TotalSlots()));
   }
   const RestoreOptions& restore = g.options.restore;
   if (!restore.path.empty()) {
@@ -91,6 +106,19 @@ Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
   }
   executions_.clear();
   execution_vertex_.clear();
+  execution_ended_.clear();
+  attempt_start_ = std::chrono::steady_clock::now();
+  // Job slot s is slot s - (slots of the executors before it) of the
+  // executor whose range holds s.
+  std::vector<std::pair<TaskExecutorGateway*, int>> slots;
+  for (TaskExecutorGateway* e : executors_) {
+    for (int k = 0; k < e->NumSlots(); ++k) slots.emplace_back(e, k);
+  }
+  auto executor_of = [&](const JobVertex& v, int subtask) { return slots[offsets[v.slot_sharing_group] + subtask]; };
+  {
+    std::lock_guard placement_lock(placement_mu_);
+    placement_.clear();
+  }
   std::vector<std::string> ids;
   std::map<std::pair<int, int>, std::string> tasks;
   for (const JobVertex& v : job_->vertices) {
@@ -102,7 +130,8 @@ Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
       tdd.parallelism = v.parallelism;
       tdd.max_parallelism = v.max_parallelism;
       tdd.attempt = attempt_;
-      tdd.slot = offsets[v.slot_sharing_group] + i;
+      auto [executor, local_slot] = executor_of(v, i);
+      tdd.slot = local_slot;
       tdd.key_groups = KeyGroupRangeForSubtask(i, v.parallelism, v.max_parallelism);
       for (int e : v.output_edges) {
         const JobVertex& consumer = job_->VertexOfNode(g.Edge(e).target);
@@ -114,22 +143,42 @@ Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
         InputGateDescriptor gate;
         gate.edge = e;
         gate.input_index = edge.target_input;
-        for (int j = 0; j < producer.parallelism; ++j) gate.channels.push_back({PartitionId{job_->job_id, e, j}, i});
+        for (int j = 0; j < producer.parallelism; ++j) {
+          InputChannelDescriptor channel;
+          channel.partition = PartitionId{job_->job_id, e, j};
+          channel.subpartition = i;
+          TaskExecutorGateway* producer_executor = executor_of(producer, j).first;
+          if (producer_executor != executor) channel.producer_address = producer_executor->DataAddress();
+          gate.channels.push_back(std::move(channel));
+        }
         tdd.inputs.push_back(std::move(gate));
       }
       if (restore_) {
         tdd.restore_directory = restore_->directory;
-        for (int node : v.chain) {
-          const OperatorStateHandle* h = restore_->metadata.FindOperator(OperatorIdOf(g.Node(node)));
-          tdd.restore.push_back(h != nullptr ? AssignRestore(*h, i, v.parallelism) : OperatorRestoreRefs{});
-        }
+        tdd.restore = RestoreRefsForTask(*job_, v, i, restore_->metadata);
       }
       std::string id = tdd.ExecutionId();
-      Status s = executor_.DeployTask(std::move(tdd), job_, this);
+      {
+        std::lock_guard placement_lock(placement_mu_);
+        placement_[id] = executor;
+      }
+      Status s = executor->DeployTask(std::move(tdd), job_, this);
       if (!s.IsOk()) {
+        // Tasks deployed so far have not started: cancelling them ends
+        // them without a report.
+        CancelAllLocked();
+        executions_.clear();
+        execution_vertex_.clear();
+        if (s.Code() == StatusCode::kUnavailable && provider_ && status_ == JobStatus::kRunning) {
+          // A TaskManager went away after it was chosen: like a task
+          // failure, the restart strategy decides (the next attempt asks
+          // for the executors again).
+          FailLocked(s);
+          if (status_ == JobStatus::kRunning) return Status::Ok();
+          return failure_;
+        }
         failure_ = s;
         status_ = JobStatus::kFailed;
-        CancelAllLocked();
         return s;
       }
       executions_[id] = ExecutionState::kCreated;
@@ -146,14 +195,18 @@ Status JobMaster::DeployLocked(std::unique_lock<std::mutex>& lock) {
   start_problems_deadline_.reset();
   lock.unlock();
   coordinator_->StartAttempt(std::move(tasks));
-  for (const std::string& id : ids) executor_.StartTask(id);
+  for (const std::string& id : ids) {
+    if (TaskExecutorGateway* e = ExecutorOf(id)) e->StartTask(id);
+  }
   lock.lock();
   return Status::Ok();
 }
 
 void JobMaster::CancelAllLocked() {
   for (const auto& [id, state] : executions_) {
-    if (state == ExecutionState::kRunning || state == ExecutionState::kCreated) executor_.CancelTask(id);
+    if (state == ExecutionState::kRunning || state == ExecutionState::kCreated) {
+      if (TaskExecutorGateway* e = ExecutorOf(id)) e->CancelTask(id);
+    }
   }
 }
 
@@ -210,6 +263,7 @@ void JobMaster::OnTaskTerminated(const std::string& execution_id, ExecutionState
   auto it = executions_.find(execution_id);
   if (it == executions_.end()) return;
   it->second = state;
+  execution_ended_[execution_id] = std::chrono::steady_clock::now();
   --running_;
   result_.records_in += result.records_out;
   result_.records_out += result.records_in;
@@ -281,7 +335,7 @@ void JobMaster::TimerLoop() {
     if (restart_at_ && running_ == 0 && now >= *restart_at_) {
       restart_at_.reset();
       lock.unlock();
-      executor_.ReleaseJob(job_->job_id);  // every task thread has ended
+      for (TaskExecutorGateway* e : executors_) e->ReleaseJob(job_->job_id);  // every task thread has ended
       bool had_checkpoints = !coordinator_->Completed().empty();
       std::optional<RestoreSource> latest = LatestValidCheckpoint();
       lock.lock();
@@ -307,6 +361,21 @@ void JobMaster::TimerLoop() {
       result_.records_in = result_.records_out = 0;
       result_.counters.clear();
       accumulators_.clear();
+      if (provider_) {
+        executors_ = provider_();
+        int needed = RequiredSlots(*job_);
+        if (needed > TotalSlots()) {
+          // Lost TaskManagers not replaced yet: wait for the next attempt.
+          FailLocked(Status::Unavailable(
+              fmt::format("not enough slots to restart: the job needs {}, the cluster offers {}", needed,
+                          TotalSlots())));
+          if (status_ == JobStatus::kFailed) {  // no restart left
+            end_ = std::chrono::steady_clock::now();
+            done_cv_.notify_all();
+          }
+          continue;
+        }
+      }
       Status s = DeployLocked(lock);
       if (!s.IsOk()) {
         end_ = std::chrono::steady_clock::now();
@@ -345,6 +414,43 @@ Result<std::string> JobMaster::TriggerSavepoint(const std::string& target, Savep
     }
   }
   return coordinator_->TriggerSavepoint(target, mode).get();
+}
+
+JobMaster::View JobMaster::Describe() const {
+  View v;
+  std::lock_guard lock(mu_);
+  v.status = status_ == JobStatus::kRunning && restarting_ ? JobStatus::kRestarting : status_;
+  v.attempt = attempt_;
+  v.start = start_;
+  bool terminal = running_ == 0 && !restarting_ &&
+                  (status_ == JobStatus::kFinished || status_ == JobStatus::kFailed || status_ == JobStatus::kCanceled);
+  if (terminal) v.end = end_;
+  v.attempt_start = attempt_start_;
+  if (!failure_.IsOk()) v.failure = failure_.Message();
+  v.recovery_events = result_.recovery_events;
+  v.restarts = result_.restarts;
+  v.records_in = result_.records_in;
+  v.records_out = result_.records_out;
+  if (restore_) {
+    v.restored_directory = restore_->directory;
+    v.restored_id = restore_->metadata.checkpoint_id;
+    v.restored_savepoint = restore_->metadata.savepoint;
+  }
+  for (const auto& [id, state] : executions_) {
+    ExecutionView e;
+    e.execution_id = id;
+    auto where = execution_vertex_.find(id);
+    if (where != execution_vertex_.end()) {
+      e.vertex = where->second.first;
+      e.subtask = where->second.second;
+    }
+    e.state = state;
+    if (TaskExecutorGateway* executor = ExecutorOf(id)) e.executor = executor->Id();
+    auto ended = execution_ended_.find(id);
+    if (ended != execution_ended_.end()) e.ended = ended->second;
+    v.executions.push_back(std::move(e));
+  }
+  return v;
 }
 
 std::vector<std::string> JobMaster::CompletedCheckpoints() const {
@@ -386,18 +492,32 @@ void JobMaster::MaybeFailForStartProblemsLocked() {
 }
 
 void JobMaster::TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) {
-  executor_.TriggerCheckpoint(execution_id, barrier);
+  if (TaskExecutorGateway* e = ExecutorOf(execution_id)) e->TriggerCheckpoint(execution_id, barrier);
 }
 
 void JobMaster::NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) {
-  executor_.NotifyCheckpointComplete(execution_id, id);
+  if (TaskExecutorGateway* e = ExecutorOf(execution_id)) e->NotifyCheckpointComplete(execution_id, id);
 }
 
 void JobMaster::NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) {
-  executor_.NotifyCheckpointAborted(execution_id, id);
+  if (TaskExecutorGateway* e = ExecutorOf(execution_id)) e->NotifyCheckpointAborted(execution_id, id);
 }
 
-void JobMaster::RequestDrain(const std::string& execution_id) { executor_.RequestDrain(execution_id); }
+void JobMaster::RequestDrain(const std::string& execution_id) {
+  if (TaskExecutorGateway* e = ExecutorOf(execution_id)) e->RequestDrain(execution_id);
+}
+
+TaskExecutorGateway* JobMaster::ExecutorOf(const std::string& execution_id) const {
+  std::lock_guard lock(placement_mu_);
+  auto it = placement_.find(execution_id);
+  return it == placement_.end() ? nullptr : it->second;
+}
+
+int JobMaster::TotalSlots() const {
+  int total = 0;
+  for (const TaskExecutorGateway* e : executors_) total += e->NumSlots();
+  return total;
+}
 
 Result<JobExecutionResult> JobMaster::OutcomeLocked() const {
   if (status_ == JobStatus::kFailed) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,9 +30,27 @@
 
 namespace freshet::internal {
 
+/// The state each operator of `vertex`'s chain (head first) restores in
+/// subtask `subtask` from a snapshot: the same assignment wherever the task
+/// is deployed (the JobManager's process or a TaskManager's).
+std::vector<OperatorRestoreRefs> RestoreRefsForTask(const JobGraph& job, const JobVertex& vertex, int subtask,
+                                                    const CheckpointMetadata& metadata);
+
 class JobMaster final : public TaskStateListener, public CheckpointGateway {
  public:
-  JobMaster(std::shared_ptr<const JobGraph> job, TaskExecutor& executor, Clock& clock);
+  /// Runs the job in the slots of `executors` (filled in order: the first
+  /// executor's slots, then the next one's); subtasks in different
+  /// executors exchange data over their network.
+  JobMaster(std::shared_ptr<const JobGraph> job, std::vector<TaskExecutorGateway*> executors, Clock& clock);
+  JobMaster(std::shared_ptr<const JobGraph> job, TaskExecutorGateway& executor, Clock& clock)
+      : JobMaster(std::move(job), std::vector<TaskExecutorGateway*>{&executor}, clock) {}
+  /// The executors available now (TaskManagers come and go).
+  using ExecutorProvider = std::function<std::vector<TaskExecutorGateway*>()>;
+  /// Asks `provider` for the executors at every (re)start, so a restart
+  /// after losing a TaskManager runs on the remaining and newly registered
+  /// ones; too few slots then count as a failed attempt of the restart
+  /// strategy. Executors handed out must stay valid while the job runs.
+  JobMaster(std::shared_ptr<const JobGraph> job, ExecutorProvider provider, Clock& clock);
   ~JobMaster() override;
 
   /// Slots the job needs: per slot sharing group, its widest vertex.
@@ -50,6 +69,43 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   Result<std::string> TriggerSavepoint(const std::string& target, SavepointMode mode);
   /// Directories of completed checkpoints and savepoints, newest first.
   std::vector<std::string> CompletedCheckpoints() const;
+
+  /// One subtask of the current attempt, for monitoring.
+  struct ExecutionView {
+    std::string execution_id;
+    int vertex = 0;
+    int subtask = 0;
+    ExecutionState state = ExecutionState::kCreated;
+    /// Id() of the TaskExecutor it was deployed to (empty: unknown).
+    std::string executor;
+    /// When it ended (nullopt: still running).
+    std::optional<std::chrono::steady_clock::time_point> ended;
+  };
+  /// A consistent copy of the job's state for monitoring (the REST API).
+  struct View {
+    JobStatus status = JobStatus::kCreated;  // as GetStatus() reports it
+    int attempt = 0;
+    /// Start() and the end of the job (nullopt: not ended).
+    std::chrono::steady_clock::time_point start;
+    std::optional<std::chrono::steady_clock::time_point> end;
+    /// When the current attempt was deployed.
+    std::chrono::steady_clock::time_point attempt_start;
+    /// Why the job failed or the current attempt is going down (empty: no failure).
+    std::string failure;
+    std::vector<std::string> recovery_events;
+    int restarts = 0;
+    /// Records of the tasks of the current attempt that have ended.
+    int64_t records_in = 0;
+    int64_t records_out = 0;
+    /// The snapshot the current attempt started from (empty directory: none).
+    std::string restored_directory;
+    CheckpointId restored_id = 0;
+    bool restored_savepoint = false;
+    std::vector<ExecutionView> executions;
+  };
+  View Describe() const;
+  /// The job's checkpoint coordinator, for its read-only statistics.
+  const CheckpointCoordinator& Coordinator() const { return *coordinator_; }
 
   void OnTaskTerminated(const std::string& execution_id, ExecutionState state, Status status,
                         TaskResult result) override;
@@ -85,8 +141,17 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   void OnCheckpointFailure(Status failure);
   Result<JobExecutionResult> OutcomeLocked() const;
 
+  /// The executor running an execution (nullptr: unknown).
+  TaskExecutorGateway* ExecutorOf(const std::string& execution_id) const;
+  int TotalSlots() const;
+
   std::shared_ptr<const JobGraph> job_;
-  TaskExecutor& executor_;
+  std::vector<TaskExecutorGateway*> executors_;
+  ExecutorProvider provider_;
+  // Where each execution of the current attempt runs; own lock, because
+  // checkpoint calls reach tasks while mu_ may be held elsewhere.
+  mutable std::mutex placement_mu_;
+  std::map<std::string, TaskExecutorGateway*> placement_;
   Clock& clock_;
   std::unique_ptr<CheckpointCoordinator> coordinator_;
   std::unique_ptr<RestartStrategy> restart_strategy_;
@@ -99,6 +164,10 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   std::optional<RestoreSource> restore_;
   std::map<std::string, ExecutionState> executions_;
   std::map<std::string, std::pair<int, int>> execution_vertex_;  // vertex, subtask
+  // Monitoring only (Describe): when the attempt was deployed and when each
+  // of its executions ended.
+  std::chrono::steady_clock::time_point attempt_start_;
+  std::map<std::string, std::chrono::steady_clock::time_point> execution_ended_;
   int running_ = 0;
   Status failure_;          // why the current attempt is going down
   bool restarting_ = false; // the current attempt is being torn down for a restart

@@ -6,19 +6,44 @@
 
 namespace freshet::internal {
 
-MiniCluster::MiniCluster(int num_slots, Clock& clock)
-    : clock_(clock), executor_(std::make_unique<TaskExecutor>("taskmanager-0", num_slots, clock)) {}
+MiniCluster::MiniCluster(int num_slots, Clock& clock) : clock_(clock) {
+  executors_.push_back(std::make_unique<TaskExecutor>("taskmanager-0", num_slots, clock, &metrics_));
+}
 
 MiniCluster::~MiniCluster() = default;
 
+Result<std::unique_ptr<MiniCluster>> MiniCluster::Create(int task_managers, int slots_per_task_manager,
+                                                          Clock& clock) {
+  if (task_managers < 1 || slots_per_task_manager < 1) {
+    return Status::InvalidArgument(fmt::format("a mini-cluster needs at least one task manager and one slot each, "
+                                               "got {} task managers with {} slots",
+                                               task_managers, slots_per_task_manager));
+  }
+  auto cluster = std::unique_ptr<MiniCluster>(new MiniCluster(clock));
+  for (int i = 0; i < task_managers; ++i) {
+    auto executor =
+        std::make_unique<TaskExecutor>(fmt::format("taskmanager-{}", i), slots_per_task_manager, clock,
+                                                   &cluster->metrics_);
+    if (task_managers > 1) FRESHET_RETURN_IF_ERROR(executor->EnableNetwork(NetworkOptions{}));
+    cluster->executors_.push_back(std::move(executor));
+  }
+  return cluster;
+}
+
 Result<std::shared_ptr<JobMaster>> MiniCluster::SubmitJob(std::shared_ptr<const JobGraph> job) {
-  auto master = std::make_shared<JobMaster>(job, *executor_, clock_);
+  std::vector<TaskExecutorGateway*> gateways;
+  for (auto& e : executors_) gateways.push_back(e.get());
+  auto master = std::make_shared<JobMaster>(job, std::move(gateways), clock_);
   Status s = master->Start();
   if (!s.IsOk()) {
-    executor_->ReleaseJob(job->job_id);
+    ReleaseJob(job->job_id);
     return s;
   }
   return master;
+}
+
+void MiniCluster::ReleaseJob(const std::string& job_id) {
+  for (auto& e : executors_) e->ReleaseJob(job_id);
 }
 
 std::string NewJobId() {

@@ -2,10 +2,63 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include <set>
+
 namespace freshet::internal {
 
-TaskExecutor::TaskExecutor(std::string id, int num_slots, Clock& clock)
-    : id_(std::move(id)), num_slots_(num_slots), clock_(clock) {}
+TaskExecutor::TaskExecutor(std::string id, int num_slots, Clock& clock, MetricRegistry* metrics)
+    : id_(std::move(id)), num_slots_(num_slots), clock_(clock), metrics_(metrics) {
+  if (metrics_ == nullptr) return;
+  // Slots holding a deployed task. Read under the registry's lock: only
+  // try this executor's lock (a task group may be closed while it is
+  // held), keeping the last figure when it is busy.
+  metric_group_ = metrics_->CreateTaskManagerGroup(id_, num_slots_, [this, available = num_slots_]() mutable {
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (lock.owns_lock()) {
+      std::set<int> used;
+      for (const auto& [execution, e] : tasks_) used.insert(e->task->Descriptor().slot);
+      available = num_slots_ - static_cast<int>(used.size());
+    }
+    return available;
+  });
+}
+
+std::string TaskExecutor::DataAddress() const { return network_ ? network_->Address() : ""; }
+
+std::vector<std::string> TaskExecutor::JobIds() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, e] : tasks_) {
+    const std::string& job = e->task->Descriptor().job_id;
+    if (out.empty() || out.back() != job) out.push_back(job);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> TaskExecutor::ExecutionsOf(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, e] : tasks_) {
+    if (e->task->Descriptor().job_id == job_id) out.push_back(id);
+  }
+  return out;
+}
+
+Status TaskExecutor::EnableNetwork(const NetworkOptions& options) {
+  if (network_) return Status::FailedPrecondition(fmt::format("task manager {} already has a network", id_));
+  auto network = std::make_unique<NetworkEnvironment>(shuffle_, options);
+  Status started = network->Start();
+  if (!started.IsOk()) {
+    return Status(started.Code(), fmt::format("task manager {}: network: {}", id_, started.Message()));
+  }
+  network_ = std::move(network);
+  shuffle_.SetNetwork(network_.get());
+  return Status::Ok();
+}
 
 TaskExecutor::~TaskExecutor() {
   std::map<std::string, std::unique_ptr<Entry>> tasks;
@@ -26,8 +79,15 @@ Status TaskExecutor::DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<co
                                                tdd.slot));
   }
   std::string id = tdd.ExecutionId();
+  std::unique_ptr<TaskMetricGroup> task_metrics;
+  if (metrics_ != nullptr) {
+    task_metrics = metrics_->CreateTaskGroup({"", id_, tdd.job_id, job->stream_graph->job_name, tdd.vertex,
+                                              job->vertices.at(static_cast<size_t>(tdd.vertex)).name, tdd.subtask,
+                                              tdd.attempt});
+  }
   auto entry = std::make_unique<Entry>();
   entry->task = std::make_unique<StreamTask>(std::move(tdd), std::move(job), shuffle_, clock_, listener);
+  if (task_metrics != nullptr) entry->task->SetMetricGroup(std::move(task_metrics));
   entry->listener = listener;
   std::lock_guard lock(mu_);
   if (!tasks_.emplace(id, std::move(entry)).second) {
@@ -100,6 +160,7 @@ void TaskExecutor::ReleaseJob(const std::string& job_id) {
     if (e->thread.joinable()) e->thread.join();
   }
   entries.clear();
+  if (network_) network_->ReleaseJob(job_id);
   shuffle_.ReleaseJob(job_id);
 }
 

@@ -8,8 +8,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "freshet/source.h"
+#include "metrics/metric_registry.h"
+#include "runtime/net/network_environment.h"
 #include "runtime/task/stream_task.h"
 
 namespace freshet::internal {
@@ -22,29 +25,65 @@ class TaskStateListener : public CheckpointResponder {
                                 TaskResult result) = 0;
 };
 
-class TaskExecutor {
+/// How a JobMaster reaches one TaskManager: the TaskExecutor itself in the
+/// same process, or its RPC stub.
+class TaskExecutorGateway {
  public:
-  TaskExecutor(std::string id, int num_slots, Clock& clock);
-  ~TaskExecutor();
+  virtual ~TaskExecutorGateway() = default;
+  virtual const std::string& Id() const = 0;
+  virtual int NumSlots() const = 0;
+  /// "host:port" where other TaskManagers read this one's partitions
+  /// (empty: it serves no network).
+  virtual std::string DataAddress() const = 0;
+
+  /// Creates the task and its result partitions; StartTask runs it.
+  virtual Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job,
+                            TaskStateListener* listener) = 0;
+  virtual void StartTask(const std::string& execution_id) = 0;
+  /// Asks a task to stop; returns at once.
+  virtual void CancelTask(const std::string& execution_id) = 0;
+  /// Checkpoint control, forwarded to the task's mailbox (no-ops for
+  /// unknown executions).
+  virtual void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) = 0;
+  virtual void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) = 0;
+  virtual void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) = 0;
+  virtual void RequestDrain(const std::string& execution_id) = 0;
+  /// Waits for the job's task threads to end and drops its partitions.
+  virtual void ReleaseJob(const std::string& job_id) = 0;
+};
+
+class TaskExecutor final : public TaskExecutorGateway {
+ public:
+  /// With `metrics`, which must outlive the executor, the executor
+  /// registers its own group and one per deployed task.
+  TaskExecutor(std::string id, int num_slots, Clock& clock, MetricRegistry* metrics = nullptr);
+  ~TaskExecutor() override;
   TaskExecutor(const TaskExecutor&) = delete;
   TaskExecutor& operator=(const TaskExecutor&) = delete;
 
-  const std::string& Id() const { return id_; }
-  int NumSlots() const { return num_slots_; }
+  const std::string& Id() const override { return id_; }
+  int NumSlots() const override { return num_slots_; }
+  std::string DataAddress() const override;
 
-  /// Creates the task and its result partitions; StartTask runs it.
-  Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job, TaskStateListener* listener);
-  void StartTask(const std::string& execution_id);
-  /// Asks a task to stop; returns at once.
-  void CancelTask(const std::string& execution_id);
-  /// Checkpoint control, forwarded to the task's mailbox (no-ops for
-  /// unknown executions).
-  void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier);
-  void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id);
-  void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id);
-  void RequestDrain(const std::string& execution_id);
-  /// Waits for the job's task threads to end and drops its partitions.
-  void ReleaseJob(const std::string& job_id);
+  /// Starts this executor's network stack: tasks of other executors (in
+  /// this or other processes) then read its partitions over TCP, and its
+  /// tasks read theirs. REQUIRES: called before any task is deployed.
+  Status EnableNetwork(const NetworkOptions& options);
+  /// Jobs with tasks here, and a job's executions (any state).
+  std::vector<std::string> JobIds();
+  std::vector<std::string> ExecutionsOf(const std::string& job_id);
+  /// The network stack (nullptr: not enabled).
+  NetworkEnvironment* Network() { return network_.get(); }
+
+  Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job,
+                    TaskStateListener* listener) override;
+  void StartTask(const std::string& execution_id) override;
+  void CancelTask(const std::string& execution_id) override;
+  void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) override;
+  void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) override;
+  void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) override;
+  void RequestDrain(const std::string& execution_id) override;
+  void ReleaseJob(const std::string& job_id) override;
 
  private:
   struct Entry {
@@ -58,8 +97,13 @@ class TaskExecutor {
   int num_slots_;
   Clock& clock_;
   ShuffleEnvironment shuffle_;
+  // After shuffle_: destroyed (stopped) before the partitions it serves.
+  std::unique_ptr<NetworkEnvironment> network_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> tasks_;
+  MetricRegistry* metrics_;
+  // Last: unregistered first, as its gauges read tasks_.
+  std::unique_ptr<TaskManagerMetricGroup> metric_group_;
 };
 
 }  // namespace freshet::internal

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <string_view>
 
+#include "common/config_options.h"
+
 namespace freshet {
 
 std::optional<std::string> Configuration::Get(const std::string& key) const {
@@ -283,6 +285,17 @@ Status ApplyRestartKey(const std::map<std::string, std::string>& values, const s
 }
 
 }  // namespace
+
+// The file loader and -D checks (common/config_options.cc) read the same
+// grammars, so that a value they accept is one ApplyTo accepts.
+namespace internal {
+Result<int64_t> ParseDurationSetting(const std::string& key, const std::string& value) {
+  return ParseDuration(key, value);
+}
+Result<int64_t> ParseMemorySizeSetting(const std::string& key, const std::string& value) {
+  return ParseMemorySize(key, value);
+}
+}  // namespace internal
 
 Status Configuration::ApplyTo(ExecutionOptions& options) const {
   for (const auto& [key, value] : values_) {

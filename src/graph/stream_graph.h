@@ -71,8 +71,22 @@ struct JobVertex {
   int Head() const { return chain.front(); }
 };
 
+/// Where a job built from a job library came from, so that other processes
+/// can rebuild the same graph: the library (by checksum), the program's
+/// arguments and the settings imposed on it (-p, -s, -D).
+struct JobArtifact {
+  std::string library_path;      // in the process that built the graph
+  std::string library_checksum;  // hex SHA-256
+  std::string library_name;      // for messages
+  std::vector<std::string> args;
+  std::map<std::string, std::string> config;
+};
+
 struct JobGraph {
   std::string job_id;
+  /// Set for jobs from job libraries; jobs built by a program in this
+  /// process only (null) cannot run on remote TaskManagers.
+  std::shared_ptr<const JobArtifact> artifact;
   std::shared_ptr<const StreamGraph> stream_graph;
   std::vector<JobVertex> vertices;  // topological order
   std::map<int, int> vertex_of_node;

@@ -37,6 +37,7 @@ enum class EventKind : uint8_t {
   kEndOfPartition = 1,     // the producer ended; nothing follows
   kCheckpointBarrier = 2,  // see CheckpointBarrier
   kEndOfData = 3,          // the producer emitted all its records; barriers may follow
+  kPartitionError = 4,     // a remote channel broke; payload: the message. Nothing follows
 };
 
 class BufferPool;

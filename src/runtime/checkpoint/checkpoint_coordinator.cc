@@ -352,6 +352,13 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
   }
   history_.push_back(stats);
   if (history_.size() > 1000) history_.pop_front();
+  records_.push_back({.id = id, .savepoint = p.barrier.savepoint, .state = CheckpointRecord::State::kCompleted,
+                      .trigger_ms = p.barrier.timestamp, .end_ms = clock_.NowMillis(),
+                      .num_tasks = static_cast<int>(p.states.size()),
+                      .num_acknowledged = static_cast<int>(p.states.size()),
+                      .state_size = stats.state_size, .in_flight_size = stats.in_flight_size,
+                      .directory = p.barrier.directory, .failure = {}});
+  if (records_.size() > 100) records_.pop_front();
   CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint, std::move(shared_files)};
   shared_files_.Register(done.shared_files);
   auto promise = std::move(p.promise);
@@ -403,6 +410,13 @@ void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, b
   if (p.final) final_triggered_ = false;  // the final checkpoint is tried again
   spdlog::warn("job {}: {} {} aborted: {}", job_->job_id, p.barrier.savepoint ? "savepoint" : "checkpoint", id,
                reason.Message());
+  ++num_aborted_;
+  records_.push_back({.id = id, .savepoint = p.barrier.savepoint, .state = CheckpointRecord::State::kFailed,
+                      .trigger_ms = p.barrier.timestamp, .end_ms = clock_.NowMillis(),
+                      .num_tasks = static_cast<int>(p.states.size() + p.waiting.size()),
+                      .num_acknowledged = static_cast<int>(p.states.size()), .state_size = 0,
+                      .in_flight_size = 0, .directory = p.barrier.directory, .failure = reason.Message()});
+  if (records_.size() > 100) records_.pop_front();
   std::string dir = p.barrier.directory;
   // Shared files uploaded for this checkpoint that no retained one
   // references.
@@ -448,6 +462,26 @@ int64_t CheckpointCoordinator::NumCompleted() const {
 std::vector<CheckpointStats> CheckpointCoordinator::History() const {
   std::lock_guard lock(mu_);
   return {history_.begin(), history_.end()};
+}
+
+std::vector<CheckpointRecord> CheckpointCoordinator::Records() const {
+  std::lock_guard lock(mu_);
+  std::vector<CheckpointRecord> out;
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    const Pending& p = it->second;
+    out.push_back({.id = it->first, .savepoint = p.barrier.savepoint, .state = CheckpointRecord::State::kInProgress,
+                   .trigger_ms = p.barrier.timestamp, .end_ms = 0,
+                   .num_tasks = static_cast<int>(p.states.size() + p.waiting.size()),
+                   .num_acknowledged = static_cast<int>(p.states.size()), .state_size = 0, .in_flight_size = 0,
+                   .directory = p.barrier.directory, .failure = {}});
+  }
+  out.insert(out.end(), records_.rbegin(), records_.rend());
+  return out;
+}
+
+int64_t CheckpointCoordinator::NumAborted() const {
+  std::lock_guard lock(mu_);
+  return num_aborted_;
 }
 
 int64_t CheckpointCoordinator::NumFailed() const {

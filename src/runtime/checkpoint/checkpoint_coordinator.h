@@ -87,6 +87,27 @@ class SharedFileRegistry {
   std::map<std::string, int> references_;
 };
 
+/// One checkpoint or savepoint as monitoring (the REST API) shows it.
+struct CheckpointRecord {
+  enum class State { kInProgress, kCompleted, kFailed };
+  CheckpointId id = 0;
+  bool savepoint = false;
+  State state = State::kInProgress;
+  /// Wall-clock milliseconds of the trigger and of the completion or abort
+  /// (0 while in progress).
+  Timestamp trigger_ms = 0;
+  Timestamp end_ms = 0;
+  /// Tasks that take part, and those that acknowledged so far.
+  int num_tasks = 0;
+  int num_acknowledged = 0;
+  /// Completed ones: bytes of state files and of in-flight data among them.
+  int64_t state_size = 0;
+  int64_t in_flight_size = 0;
+  std::string directory;
+  /// Failed ones: why.
+  std::string failure;
+};
+
 enum class SavepointMode {
   kSavepoint,  // the job goes on
   kStop,       // the job stops once the savepoint is complete
@@ -132,6 +153,12 @@ class CheckpointCoordinator {
   int64_t NumFailed() const;
   /// Figures of the completed checkpoints, oldest first (the last 1000).
   std::vector<CheckpointStats> History() const;
+  /// The checkpoints in progress, then the latest completed and aborted
+  /// ones (the last 100), newest first within each.
+  std::vector<CheckpointRecord> Records() const;
+  /// Checkpoints and savepoints aborted for any reason (NumFailed() counts
+  /// only those that count towards the tolerated failures).
+  int64_t NumAborted() const;
 
  private:
   struct Pending {
@@ -174,6 +201,9 @@ class CheckpointCoordinator {
   int consecutive_failures_ = 0;
   int64_t num_completed_ = 0;
   int64_t num_failed_ = 0;
+  // Monitoring only (Records): ended checkpoints, newest last.
+  std::deque<CheckpointRecord> records_;
+  int64_t num_aborted_ = 0;
   bool running_ = false;
   bool final_triggered_ = false;
   // A stop-with-savepoint with drain waits for the sources to end.

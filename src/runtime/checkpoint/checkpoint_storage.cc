@@ -1045,11 +1045,16 @@ Status WriteMetadata(const std::string& directory, const CheckpointMetadata& met
   return SyncDirectory(parent.empty() ? std::string(".") : parent.string());
 }
 
+std::string EncodeMetadata(const CheckpointMetadata& metadata) { return MetadataEncoder().Encode(metadata); }
+
 Result<CheckpointMetadata> ReadMetadata(const std::string& path) {
   std::error_code ec;
   std::string file = fs::is_directory(path, ec) ? JoinPath(path, kMetadataFile) : path;
   FRESHET_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(file, "no checkpoint metadata at " + file));
+  return DecodeMetadata(bytes, file);
+}
 
+Result<CheckpointMetadata> DecodeMetadata(std::string_view bytes, const std::string& file) {
   auto truncated = [&file]() { return Status::Corruption("checkpoint metadata " + file + " is truncated"); };
   size_t magic_checked = std::min(bytes.size(), sizeof(kMetadataMagic));
   if (std::memcmp(bytes.data(), kMetadataMagic, magic_checked) != 0) {

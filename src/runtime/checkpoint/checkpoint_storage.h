@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "freshet/checkpoint.h"
@@ -160,6 +161,11 @@ Status WriteMetadata(const std::string& directory, const CheckpointMetadata& met
 /// `_metadata` file. Errors name the path and what is wrong (missing,
 /// truncated, checksum mismatch, unsupported version).
 Result<CheckpointMetadata> ReadMetadata(const std::string& path);
+/// The bytes of a `_metadata` file for `metadata`, and back (`file` names
+/// the origin in errors): how checkpoint state descriptions travel between
+/// processes, checked as a file is.
+std::string EncodeMetadata(const CheckpointMetadata& metadata);
+Result<CheckpointMetadata> DecodeMetadata(std::string_view bytes, const std::string& file);
 /// Checks every file the metadata lists: present, of the recorded size,
 /// with the recorded checksum. The error names the first bad file.
 Status VerifyCheckpoint(const std::string& directory, const CheckpointMetadata& metadata);

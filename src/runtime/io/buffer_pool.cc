@@ -44,6 +44,7 @@ void BufferPool::Recycle(uint8_t* segment) {
     free_.push_back(segment);
   }
   cv_.notify_one();
+  if (recycle_listener_ != nullptr) recycle_listener_->OnSegmentRecycled();
 }
 
 void BufferPool::Cancel() {

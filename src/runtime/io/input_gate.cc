@@ -13,6 +13,7 @@ int InputGate::AddChannel(std::shared_ptr<ResultPartition> partition, int subpar
   auto c = std::make_unique<InputChannel>();
   c->partition = std::move(partition);
   c->subpartition = subpartition;
+  c->logical_subpartition = subpartition;
   c->input_index = input_index;
   channels_.push_back(std::move(c));
   return static_cast<int>(channels_.size()) - 1;

@@ -20,6 +20,11 @@ namespace freshet::internal {
 struct InputChannel {
   std::shared_ptr<ResultPartition> partition;
   int subpartition = 0;
+  /// The producer's subpartition this channel reads: `subpartition` for a
+  /// local channel; a remote channel reads subpartition 0 of its mirror.
+  /// In-flight data of unaligned checkpoints is keyed by it, so that it
+  /// restores whether the channel is local or remote next time.
+  int logical_subpartition = 0;
   int input_index = 1;  // operator input (1-based) this channel feeds
   ChannelDeserializer deserializer;
   Timestamp watermark = kNoTimestamp;

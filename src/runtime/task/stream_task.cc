@@ -5,9 +5,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/net/network_environment.h"
+
 namespace freshet::internal {
 
 namespace {
+/// An input channel reported that its data was lost (a remote producer's
+/// process or connection went away): the task fails with the reason.
+class InputChannelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Operator states of a chain's head operator holding the in-flight data of
 /// an unaligned checkpoint: the data that reached the task's inputs after
 /// its snapshot and before each channel's barrier, and the data its own
@@ -104,6 +113,8 @@ class StreamTask::WatermarkHandler final : public ElementHandler {
       head_.ProcessWatermark(input_index, min);
     }
   }
+  /// The watermark forwarded to the head operator's input `input_index`.
+  Timestamp Current(int input_index) const { return current_[static_cast<size_t>(input_index)]; }
 
  private:
   InputGate& gate_;
@@ -176,9 +187,16 @@ Status StreamTask::Setup() {
     gate_ = std::make_unique<InputGate>(&mailbox_);
     for (const InputGateDescriptor& in : tdd_.inputs) {
       for (const InputChannelDescriptor& ch : in.channels) {
-        std::shared_ptr<ResultPartition> p = shuffle_.Find(ch.partition);
-        if (p == nullptr) return Status::NotFound("result partition " + ch.partition.Key() + " is not registered");
-        gate_->AddChannel(std::move(p), ch.subpartition, in.input_index);
+        std::shared_ptr<ResultPartition> p;
+        if (!ch.producer_address.empty()) {
+          FRESHET_ASSIGN_OR_RETURN(p, RequestRemoteChannel(shuffle_, tdd_, ch, job_->stream_graph->options));
+        } else {
+          p = shuffle_.Find(ch.partition);
+          if (p == nullptr) return Status::NotFound("result partition " + ch.partition.Key() + " is not registered");
+        }
+        // A remote channel's mirror holds that one subpartition only.
+        int index = gate_->AddChannel(std::move(p), ch.producer_address.empty() ? ch.subpartition : 0, in.input_index);
+        gate_->Channel(index).logical_subpartition = ch.subpartition;
       }
     }
   }
@@ -198,6 +216,7 @@ void StreamTask::BuildChain() {
     // Each operator has its own runtime context: keyed state is per operator.
     ctx->runtime_storage = std::make_unique<RuntimeContext>(*runtime_context_);
     ctx->runtime = ctx->runtime_storage.get();
+    ctx->runtime_storage->SetMetricGroup(&metric_group_->AddOperator(node.id, node.name));
     ctx->max_parallelism = node.max_parallelism;
     ctx->key_groups = KeyGroupRangeForSubtask(tdd_.subtask, node.parallelism, node.max_parallelism);
     ctx->records_in = &result_.records_in;
@@ -276,6 +295,7 @@ void StreamTask::BuildChain() {
 Status StreamTask::Run() {
   Status status;
   try {
+    SetUpMetrics();
     status = Setup();
     if (status.IsOk()) {
       // Problems of restored state that does not match the job (a state
@@ -314,6 +334,8 @@ Status StreamTask::Run() {
     status = Status::UserFunctionError(fmt::format("operator '{}' ({}) failed: {}", e.OperatorName(), Describe(), e.what()));
   } catch (const TaskCancelledException&) {
     status = Status::Cancelled(fmt::format("task '{}' was cancelled", name_));
+  } catch (const InputChannelError& e) {
+    status = Status::Unavailable(fmt::format("task '{}' lost an input: {}", name_, e.what()));
   } catch (const std::exception& e) {
     status = Status::Internal(fmt::format("task '{}' failed: {}", name_, e.what()));
   }
@@ -323,6 +345,8 @@ Status StreamTask::Run() {
   CloseOperators();
   // Snapshots already captured are still written and acknowledged.
   snapshots_.Stop();
+  // The task's metrics go with it, before its end is reported.
+  if (metric_group_ != nullptr) metric_group_->Close();
   return status;
 }
 
@@ -383,10 +407,11 @@ void StreamTask::RunSourceLoop() {
     FireTimers();
     if (drain_requested_) break;
     InputStatus s = source_->PollNext();
+    PublishMetrics();
     if (s == InputStatus::kEndOfInput) break;
     if (s == InputStatus::kNothingAvailable) {
       FlushOutputs();
-      mailbox_.Wait(WaitTimeout(std::chrono::duration_cast<std::chrono::nanoseconds>(source_->PollDelay()).count()));
+      WaitForInput(WaitTimeout(std::chrono::duration_cast<std::chrono::nanoseconds>(source_->PollDelay()).count()));
     } else {
       MaybeFlush();
     }
@@ -437,7 +462,7 @@ void StreamTask::RunInputLoop() {
       mailbox_.ResetInputSignal();
       if (!gate_->PollNext(channel, buffer)) {
         FlushOutputs();
-        mailbox_.Wait(WaitTimeout(-1));
+        WaitForInput(WaitTimeout(-1));
         continue;
       }
     }
@@ -451,6 +476,8 @@ void StreamTask::RunInputLoop() {
                                                                                *watermark_handler_);
       if (!s.IsOk()) throw std::runtime_error(s.ToString());
     }
+    io_metrics_->AddBytesIn(static_cast<int64_t>(buffer.Size()));
+    PublishMetrics();
     buffer.Recycle();
     MaybeFlush();
   }
@@ -461,6 +488,10 @@ void StreamTask::RunInputLoop() {
 void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
   if (buffer.Size() < 1) throw std::runtime_error("empty event buffer on channel " + std::to_string(channel));
   auto kind = static_cast<EventKind>(buffer.Data()[0]);
+  if (kind == EventKind::kPartitionError) [[unlikely]] {
+    // Checked first: the data may have broken off inside a record.
+    throw InputChannelError(std::string(reinterpret_cast<const char*>(buffer.Data()) + 1, buffer.Size() - 1));
+  }
   InputChannel& c = gate_->Channel(channel);
   std::optional<CheckpointBarrier> barrier;
   if (kind == EventKind::kCheckpointBarrier) {
@@ -501,6 +532,8 @@ void StreamTask::ProcessEvent(int channel, const Buffer& buffer) {
     case EventKind::kCheckpointBarrier:
       OnBarrier(channel, *barrier);
       return;
+    case EventKind::kPartitionError:
+      break;  // handled above
   }
   throw std::runtime_error("unknown event " + std::to_string(buffer.Data()[0]) + " on channel " +
                            std::to_string(channel));
@@ -605,7 +638,7 @@ void StreamTask::StartUnaligned() {
     // The start of a record whose rest an unaligned barrier overtook (its
     // producer wrote that rest), and on channels whose barrier is still to
     // come, what arrives until it does.
-    rec.data[k] = InFlightHeader(c.partition->Id(), c.subpartition);
+    rec.data[k] = InFlightHeader(c.partition->Id(), c.logical_subpartition);
     std::string_view partial = c.deserializer.PendingBytes();
     rec.data[k].append(partial.data(), partial.size());
     if (!barrier_received_[k]) {
@@ -656,7 +689,7 @@ void StreamTask::ReplayInFlightData() {
       const InputChannel& c = gate_->Channel(i);
       if (static_cast<uint32_t>(c.partition->Id().edge) == header[0] &&
           static_cast<uint32_t>(c.partition->Id().producer_subtask) == header[1] &&
-          static_cast<uint32_t>(c.subpartition) == header[2]) {
+          static_cast<uint32_t>(c.logical_subpartition) == header[2]) {
         channel = i;
         break;
       }
@@ -880,6 +913,38 @@ void StreamTask::MaybeFlush() {
   }
   int64_t now = clock_.MonotonicNanos();
   if (now - last_flush_ns_ >= buffer_timeout_ns_) FlushOutputs();
+}
+
+void StreamTask::SetUpMetrics() {
+  if (metric_group_ == nullptr) metric_group_ = std::make_unique<TaskMetricGroup>(nullptr, TaskScope{});
+  io_metrics_ = &metric_group_->Io();
+  // Read by the reporters: the partitions are shared, so the source stays
+  // valid however long the group is read.
+  io_metrics_->SetBackPressureSource([produced = produced_] {
+    int64_t ns = 0;
+    for (const auto& p : produced) ns += p->Pool().BackPressuredNanos();
+    return ns;
+  });
+}
+
+void StreamTask::PublishMetrics() {
+  int64_t records_in = 0;
+  Timestamp watermark = kMaxWatermark;
+  for (size_t i = 0; i < processors_.size(); ++i) {
+    if (processors_[i] == nullptr) continue;
+    records_in += processors_[i]->RecordsIn();
+    watermark = std::min(watermark, watermark_handler_->Current(static_cast<int>(i)));
+  }
+  int64_t records_out = 0;
+  for (RecordWriter* w : writers_) records_out += w->RecordsOut();
+  io_metrics_->Publish(records_in, records_out);
+  if (watermark_handler_ != nullptr) io_metrics_->SetInputWatermark(watermark);
+}
+
+void StreamTask::WaitForInput(int64_t timeout_ns) {
+  io_metrics_->BeginIdle();
+  mailbox_.Wait(timeout_ns);
+  io_metrics_->EndIdle();
 }
 
 void TaskProcessingTimeService::RegisterTimer(Timestamp time, std::function<void(Timestamp)> callback) {

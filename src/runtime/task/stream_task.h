@@ -23,6 +23,7 @@
 #include "freshet/internal/timer_service.h"
 #include "freshet/source.h"
 #include "graph/stream_graph.h"
+#include "metrics/task_metrics.h"
 #include "runtime/checkpoint/checkpoint_barrier.h"
 #include "runtime/io/input_gate.h"
 #include "runtime/task/mailbox.h"
@@ -31,6 +32,7 @@
 namespace freshet::internal {
 
 class ShuffleEnvironment;
+class NetworkEnvironment;
 
 /// Writes checkpoint snapshots off the task thread, in submission order.
 /// The thread starts with the first job; Stop() finishes queued jobs and joins.
@@ -99,6 +101,10 @@ class StreamTask {
   /// Valid after Run() returned.
   TaskResult& Result() { return result_; }
   const std::string& Name() const { return name_; }
+  /// Before Run(): the task's metric group, registered by the caller; the
+  /// task closes it when Run() ends. Without one the task keeps its
+  /// metrics in a group reported nowhere.
+  void SetMetricGroup(std::unique_ptr<TaskMetricGroup> group) { metric_group_ = std::move(group); }
 
  private:
   class ReaderContext;
@@ -162,6 +168,13 @@ class StreamTask {
   void FireTimers();
   int64_t WaitTimeout(int64_t limit_ns) const;
   std::string Describe() const;
+  // Metrics (task thread).
+  void SetUpMetrics();
+  /// Publishes the record counters and the input watermark: once per
+  /// input buffer or source poll, never per record.
+  void PublishMetrics();
+  /// Waits on the mailbox for input, counting the wait as idle time.
+  void WaitForInput(int64_t timeout_ns);
 
   TaskDeploymentDescriptor tdd_;
   std::shared_ptr<const JobGraph> job_;
@@ -173,6 +186,9 @@ class StreamTask {
   TaskProcessingTimeService processing_time_;
   std::unique_ptr<ReaderContext> reader_context_;
   std::unique_ptr<RuntimeContext> runtime_context_;
+  // Before the operators: user functions hold metrics of the group.
+  std::unique_ptr<TaskMetricGroup> metric_group_;
+  TaskIoMetrics* io_metrics_ = nullptr;  // metric_group_->Io(), set by SetUpMetrics()
 
   std::vector<std::shared_ptr<ResultPartition>> produced_;  // per output edge, in vertex order
   std::vector<RecordWriter*> writers_;                      // owned by the outputs
@@ -234,8 +250,14 @@ class ShuffleEnvironment {
   void ReleaseJob(const std::string& job_id);
   /// Cancels (wakes producers of) every partition of a job.
   void CancelJob(const std::string& job_id);
+  /// The network stack through which tasks read partitions of other
+  /// processes (input channels with a producer address); null: none.
+  /// REQUIRES: set before tasks are deployed; `network` outlives them.
+  void SetNetwork(NetworkEnvironment* network) { network_ = network; }
+  NetworkEnvironment* Network() const { return network_; }
 
  private:
+  NetworkEnvironment* network_ = nullptr;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ResultPartition>> partitions_;
 };

@@ -22,6 +22,9 @@ struct ProducedPartitionDescriptor {
 struct InputChannelDescriptor {
   PartitionId partition;
   int subpartition = 0;
+  /// "host:port" of the producer's NetworkEnvironment; empty: the partition
+  /// is in this process.
+  std::string producer_address;
 };
 
 struct InputGateDescriptor {

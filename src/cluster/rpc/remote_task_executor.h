@@ -1,0 +1,93 @@
+#pragma once
+// The JobManager's handle on a TaskManager process: a TaskExecutorGateway
+// whose calls go over gRPC. Deployments are synchronous (their outcome
+// matters to the JobMaster); every other call is queued and sent in order
+// by the gateway's own thread, so a slow or dead TaskManager never blocks
+// a JobMaster. Reports coming back from the TaskManager are routed to the
+// listener of the execution they concern.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/rpc/control.grpc.pb.h"
+#include "cluster/task_executor.h"
+
+namespace freshet::internal {
+
+struct TaskManagerInfo {
+  std::string resource_id;
+  std::string host;
+  std::string rpc_address;
+  std::string data_address;
+  int num_slots = 0;
+  int64_t pid = 0;
+};
+
+class RemoteTaskExecutor final : public TaskExecutorGateway {
+ public:
+  explicit RemoteTaskExecutor(TaskManagerInfo info);
+  ~RemoteTaskExecutor() override;
+
+  const TaskManagerInfo& Info() const { return info_; }
+  const std::string& Id() const override { return info_.resource_id; }
+  int NumSlots() const override { return info_.num_slots; }
+  std::string DataAddress() const override { return info_.data_address; }
+
+  Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job,
+                    TaskStateListener* listener) override;
+  void StartTask(const std::string& execution_id) override;
+  void CancelTask(const std::string& execution_id) override;
+  void TriggerCheckpoint(const std::string& execution_id, const CheckpointBarrier& barrier) override;
+  void NotifyCheckpointComplete(const std::string& execution_id, CheckpointId id) override;
+  void NotifyCheckpointAborted(const std::string& execution_id, CheckpointId id) override;
+  void RequestDrain(const std::string& execution_id) override;
+  void ReleaseJob(const std::string& job_id) override;
+
+  /// The listener of a live execution here (nullptr: unknown or ended).
+  TaskStateListener* ListenerOf(const std::string& execution_id);
+  /// The TaskManager reported that an execution ended: forgets it and
+  /// returns its listener (nullptr when already reported, e.g. as lost), so
+  /// that each execution ends exactly once.
+  TaskStateListener* TakeListener(const std::string& execution_id);
+  /// The TaskManager is gone (heartbeat timeout, re-registration): every
+  /// execution still running here fails with `reason`; later calls are
+  /// no-ops and deployments fail.
+  void MarkLost(const std::string& reason);
+  bool IsLost() const;
+  /// Not lost and answering: the executor may get new tasks.
+  bool IsUsable() const;
+  /// A heartbeat arrived: a failed deployment no longer bars it.
+  void MarkReachable();
+  /// Executions deployed here and not ended.
+  int LiveExecutions() const;
+
+ private:
+  using Call = std::function<grpc::Status(freshet::rpc::TaskManagerService::Stub&)>;
+  void Enqueue(Call call);
+  /// Queues a call of `method` with `req` (sent in order by the thread).
+  template <class Request>
+  void Send(Request req, grpc::Status (freshet::rpc::TaskManagerService::Stub::*method)(grpc::ClientContext*,
+                                                                                      const Request&,
+                                                                                      freshet::rpc::Empty*));
+  void Loop();
+
+  TaskManagerInfo info_;
+  std::unique_ptr<freshet::rpc::TaskManagerService::Stub> stub_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Call> queue_;
+  bool stop_ = false;
+  bool lost_ = false;
+  bool unreachable_ = false;  // a deployment found it unreachable
+  std::map<std::string, TaskStateListener*> executions_;
+  std::map<std::string, std::string> fingerprints_;  // job id -> graph fingerprint
+  std::thread thread_;
+};
+
+}  // namespace freshet::internal

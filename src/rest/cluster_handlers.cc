@@ -1,0 +1,243 @@
+// /overview, /config, /taskmanagers/..., /jobmanager/...: the cluster as a
+// whole, its TaskManagers and the JobManager process.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "rest/metrics_json.h"
+#include "rest/rest_handlers.h"
+
+namespace freshet::internal {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kVersion = "Freshet " FRESHET_VERSION_STRING;
+
+// Larger log files are served from their end: the newest lines matter.
+constexpr std::uintmax_t kMaxLogBytes = 64u << 20;
+
+nlohmann::json HardwareJson() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long available = sysconf(_SC_AVPHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  return {{"cpuCores", std::thread::hardware_concurrency()},
+          {"physicalMemory", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : -1},
+          {"freeMemory", available > 0 && page_size > 0 ? static_cast<int64_t>(available) * page_size : -1},
+          {"managedMemory", 0}};
+}
+
+int DataPort(const std::string& data_address) {
+  size_t colon = data_address.rfind(':');
+  if (colon == std::string::npos) return -1;
+  try {
+    return std::stoi(data_address.substr(colon + 1));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+nlohmann::json TaskManagerJson(const TaskManagerStatus& tm, const Clock& clock) {
+  return {{"id", tm.id},
+          {"path", tm.address},
+          {"dataPort", DataPort(tm.data_address)},
+          {"jmxPort", -1},
+          // In-process TaskManagers need no heartbeat: they are never late.
+          {"timeSinceLastHeartbeat", tm.address == "local" ? clock.NowMillis() : tm.registered_ms},
+          {"slotsNumber", tm.slots_total},
+          {"freeSlots", tm.slots_free},
+          {"hardware", HardwareJson()}};
+}
+
+bool IsSecretKey(const std::string& key) {
+  std::string lower = key;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* word : {"password", "secret", "token", "credential"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Timestamp WallMillis(std::chrono::steady_clock::time_point t, const Clock& clock) {
+  auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
+  return clock.NowMillis() - ago.count();
+}
+
+nlohmann::json LogListJson(const std::string& dir) {
+  nlohmann::json logs = nlohmann::json::array();
+  std::error_code ec;
+  if (!dir.empty() && fs::is_directory(dir, ec)) {
+    std::vector<std::string> names;
+    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+      if (e.is_regular_file(ec)) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      fs::path p = fs::path(dir) / name;
+      auto mtime = fs::last_write_time(p, ec);
+      int64_t mtime_ms = ec ? 0
+                            : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::file_clock::to_sys(mtime).time_since_epoch())
+                                  .count();
+      logs.push_back({{"name", name}, {"size", static_cast<int64_t>(fs::file_size(p, ec))}, {"mtime", mtime_ms}});
+    }
+  }
+  return {{"logs", std::move(logs)}};
+}
+
+RestResponse LogFileResponse(const std::string& dir, const std::string& name) {
+  std::error_code ec;
+  // The name must be one of the directory's entries: no path from the
+  // client is ever opened.
+  bool listed = false;
+  if (!dir.empty() && name.find('/') == std::string::npos && name != "." && name != "..") {
+    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+      if (e.path().filename().string() == name && e.is_regular_file(ec)) {
+        listed = true;
+        break;
+      }
+    }
+  }
+  if (!listed) {
+    std::string shown = name.size() > 80 ? name.substr(0, 80) + "..." : name;
+    return ErrorResponse(404, fmt::format("there is no log file '{}'", shown));
+  }
+  fs::path path = fs::path(dir) / name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrorResponse(500, fmt::format("cannot read log file '{}'", name));
+  std::uintmax_t size = fs::file_size(path, ec);
+  if (!ec && size > kMaxLogBytes) in.seekg(static_cast<std::streamoff>(size - kMaxLogBytes));
+  RestResponse r;
+  r.content_type = "text/plain; charset=UTF-8";
+  r.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+void AddClusterHandlers(RestRouter& router, const RestContext& ctx) {
+  Dispatcher& dispatcher = *ctx.dispatcher;
+
+  router.Add("GET", "/overview", [&dispatcher](const RestRequest&) {
+    int running = 0, finished = 0, cancelled = 0, failed = 0;
+    for (const JobSummary& job : dispatcher.Jobs()) {
+      switch (job.status) {
+        case JobStatus::kFinished:
+          ++finished;
+          break;
+        case JobStatus::kCanceled:
+          ++cancelled;
+          break;
+        case JobStatus::kFailed:
+          ++failed;
+          break;
+        default:
+          ++running;
+      }
+    }
+    std::vector<TaskManagerStatus> tms = dispatcher.TaskManagers();
+    int total = 0, free = 0;
+    for (const TaskManagerStatus& tm : tms) {
+      total += tm.slots_total;
+      free += tm.slots_free;
+    }
+    return JsonResponse(200, {{"taskmanagers", tms.size()},
+                              {"slots-total", total},
+                              {"slots-available", free},
+                              {"jobs-running", running},
+                              {"jobs-finished", finished},
+                              {"jobs-cancelled", cancelled},
+                              {"jobs-failed", failed},
+                              {"flink-version", kVersion},
+                              {"flink-commit", ""}});
+  });
+
+  router.Add("GET", "/config", [&dispatcher](const RestRequest&) {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm local{};
+    localtime_r(&t, &local);
+    return JsonResponse(200, {{"refresh-interval", 3000},
+                              {"timezone-name", local.tm_zone != nullptr ? local.tm_zone : "UTC"},
+                              {"timezone-offset", static_cast<int64_t>(local.tm_gmtoff) * 1000},
+                              {"flink-version", kVersion},
+                              {"flink-revision", ""},
+                              {"features",
+                               {{"web-submit", true},
+                                {"web-cancel", true},
+                                {"web-rescale", false},
+                                {"web-history", false}}}});
+  });
+
+  router.Add("GET", "/taskmanagers", [&dispatcher](const RestRequest&) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const TaskManagerStatus& tm : dispatcher.TaskManagers()) {
+      list.push_back(TaskManagerJson(tm, dispatcher.GetClock()));
+    }
+    return JsonResponse(200, {{"taskmanagers", std::move(list)}});
+  });
+
+  router.Add("GET", "/taskmanagers/:tmid", [&ctx, &dispatcher](const RestRequest& req) {
+    Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
+    if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
+    nlohmann::json body = TaskManagerJson(*tm, dispatcher.GetClock());
+    nlohmann::json slots = nlohmann::json::array();
+    for (size_t i = 0; i < tm->slot_jobs.size(); ++i) {
+      if (!tm->slot_jobs[i].empty()) slots.push_back({{"index", i}, {"jobId", tm->slot_jobs[i]}});
+    }
+    body["allocatedSlots"] = std::move(slots);
+    body["metrics"] = TaskManagerMetricsObject(ctx.metrics, tm->id);
+    return JsonResponse(200, body);
+  });
+
+  router.Add("GET", "/taskmanagers/:tmid/logs", [&dispatcher](const RestRequest& req) {
+    Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
+    if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
+    return JsonResponse(200, LogListJson(tm->log_dir));
+  });
+
+  router.Add("GET", "/taskmanagers/:tmid/logs/:name", [&dispatcher](const RestRequest& req) {
+    Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
+    if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
+    return LogFileResponse(tm->log_dir, req.Param("name"));
+  });
+
+  router.Add("GET", "/taskmanagers/:tmid/metrics", [&ctx, &dispatcher](const RestRequest& req) {
+    Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
+    if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
+    return MetricsResponse(req, ReadTaskManagerMetrics(ctx.metrics, tm->id));
+  });
+
+  router.Add("GET", "/jobmanager/config", [&ctx](const RestRequest&) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [key, value] : ctx.config.Values()) {
+      list.push_back({{"key", key}, {"value", IsSecretKey(key) ? "******" : value}});
+    }
+    return JsonResponse(200, list);
+  });
+
+  router.Add("GET", "/jobmanager/logs",
+             [&ctx](const RestRequest&) { return JsonResponse(200, LogListJson(ctx.log_dir)); });
+
+  router.Add("GET", "/jobmanager/logs/:name",
+             [&ctx](const RestRequest& req) { return LogFileResponse(ctx.log_dir, req.Param("name")); });
+
+  router.Add("GET", "/jobmanager/metrics",
+             [&ctx](const RestRequest& req) { return MetricsResponse(req, ReadJobManagerMetrics(ctx.metrics)); });
+}
+
+void AddAllHandlers(RestRouter& router, const RestContext& context) {
+  AddClusterHandlers(router, context);
+  AddJobHandlers(router, context);
+  AddJarHandlers(router, context);
+}
+
+}  // namespace freshet::internal

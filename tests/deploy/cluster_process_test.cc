@@ -1,0 +1,117 @@
+// A JobManager process and two TaskManager processes on loopback: a job
+// library submitted with the CLI runs on the TaskManagers (its library
+// fetched and its graph rebuilt there), and a TaskManager killed with
+// SIGKILL is dropped by heartbeat timeout.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "deploy/deploy_env.h"
+#include "support/temp_dir.h"
+
+namespace freshet::internal {
+namespace {
+
+using deploy_test::Cli;
+using deploy_test::ExpectedSums;
+using deploy_test::FinalSums;
+using deploy_test::FreshetProcess;
+using deploy_test::JobPath;
+using deploy_test::WaitUntil;
+using ::testing::HasSubstr;
+
+class ClusterProcessTest : public ::testing::Test {
+ protected:
+  /// Starts the JobManager (REST and RPC on free ports, no local
+  /// TaskManagers) and returns its REST "host:port".
+  void StartJobManager() {
+    ASSERT_TRUE(jm_.Start("jobmanager",
+                          {"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.local.count=0", "-D",
+                           "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D",
+                           "env.log.dir=" + dir_.Sub("log"), "-D", "web.upload.dir=" + dir_.Sub("uploads")},
+                          dir_.Sub("jobmanager.err")));
+    std::smatch m;
+    std::string rest = jm_.ReadLine(std::chrono::seconds(30));
+    ASSERT_TRUE(std::regex_match(rest, m, std::regex("REST endpoint: http://(.+):(\\d+)")))
+        << rest << test_support::ReadFile(dir_.Sub("jobmanager.err"));
+    rest_port_ = std::stoi(m[2].str());
+    std::string rpc = jm_.ReadLine(std::chrono::seconds(30));
+    ASSERT_TRUE(std::regex_match(rpc, m, std::regex("RPC endpoint: (.+):(\\d+)"))) << rpc;
+    rpc_port_ = m[2].str();
+  }
+
+  void StartTaskManager(FreshetProcess& tm, const std::string& id) {
+    ASSERT_TRUE(tm.Start("taskmanager",
+                         {"-D", "jobmanager.rpc.address=127.0.0.1", "-D", "jobmanager.rpc.port=" + rpc_port_, "-D",
+                          "taskmanager.resource-id=" + id, "-D", "taskmanager.host=127.0.0.1", "-D",
+                          "taskmanager.numberOfTaskSlots=1", "-D", "heartbeat.interval=200", "-D",
+                          "heartbeat.timeout=2000", "-D", "env.log.dir=" + dir_.Sub("log"), "-D",
+                          "blob.storage.directory=" + dir_.Sub("blobs-" + id)},
+                         dir_.Sub(id + ".err")));
+    std::string line = tm.ReadLine(std::chrono::seconds(30));
+    ASSERT_THAT(line, HasSubstr("TaskManager " + id + ": RPC")) << test_support::ReadFile(dir_.Sub(id + ".err"));
+  }
+
+  nlohmann::json GetJson(const std::string& path) {
+    httplib::Client client("127.0.0.1", rest_port_);
+    auto response = client.Get(path);
+    if (!response || response->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(response->body, nullptr, false);
+  }
+
+  size_t TaskManagerCount() {
+    nlohmann::json tms = GetJson("/taskmanagers");
+    return tms.contains("taskmanagers") ? tms["taskmanagers"].size() : 0;
+  }
+
+  test_support::TempDir dir_{"freshet-cluster-process"};
+  FreshetProcess jm_;
+  int rest_port_ = 0;
+  std::string rpc_port_;
+};
+
+TEST_F(ClusterProcessTest, RunsAJobLibraryOnTaskManagerProcessesAndDropsAKilledOne) {
+  StartJobManager();
+  FreshetProcess tm1, tm2;
+  StartTaskManager(tm1, "tm-1");
+  StartTaskManager(tm2, "tm-2");
+  ASSERT_TRUE(WaitUntil([&] { return TaskManagerCount() == 2; })) << GetJson("/taskmanagers").dump();
+
+  // Attached run: the CLI uploads the library, runs it and follows it to
+  // the end. Parallelism 2 over two one-slot TaskManagers: the keyed
+  // exchange crosses between the processes.
+  std::string output = dir_.Sub("out");
+  auto [code, out] = Cli("run -m 127.0.0.1:" + std::to_string(rest_port_) + " -p 2 " + JobPath("sum_job") +
+                         " --count 200000 --keys 11 --output " + output);
+  ASSERT_EQ(code, 0) << out << test_support::ReadFile(dir_.Sub("jobmanager.err"));
+  EXPECT_THAT(out, HasSubstr("FINISHED"));
+  EXPECT_EQ(FinalSums(output), ExpectedSums(200000, 11));
+  // Each TaskManager fetched the library once, by checksum.
+  for (const char* id : {"tm-1", "tm-2"}) {
+    int libraries = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.Sub(std::string("blobs-") + id))) {
+      libraries += e.path().extension() == ".so";
+    }
+    EXPECT_EQ(libraries, 1) << id;
+  }
+
+  // SIGKILL: no goodbye; the JobManager notices by heartbeat timeout.
+  ::kill(tm2.Pid(), SIGKILL);
+  EXPECT_TRUE(WaitUntil([&] { return TaskManagerCount() == 1; }, std::chrono::seconds(20)))
+      << GetJson("/taskmanagers").dump();
+  // A restarted TaskManager rejoins.
+  FreshetProcess tm3;
+  StartTaskManager(tm3, "tm-3");
+  EXPECT_TRUE(WaitUntil([&] { return TaskManagerCount() == 2; })) << GetJson("/taskmanagers").dump();
+
+  EXPECT_EQ(tm1.Stop(SIGTERM), 0);
+  EXPECT_EQ(tm3.Stop(SIGTERM), 0);
+  EXPECT_EQ(jm_.Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace freshet::internal
