@@ -44,16 +44,19 @@ class ClusterProcessTest : public ::testing::Test {
     rpc_port_ = m[2].str();
   }
 
-  void StartTaskManager(FreshetProcess& tm, const std::string& id) {
-    ASSERT_TRUE(tm.Start("taskmanager",
-                         {"-D", "jobmanager.rpc.address=127.0.0.1", "-D", "jobmanager.rpc.port=" + rpc_port_, "-D",
-                          "taskmanager.resource-id=" + id, "-D", "taskmanager.host=127.0.0.1", "-D",
-                          "taskmanager.numberOfTaskSlots=1", "-D", "heartbeat.interval=200", "-D",
-                          "heartbeat.timeout=2000", "-D", "env.log.dir=" + dir_.Sub("log"), "-D",
-                          "blob.storage.directory=" + dir_.Sub("blobs-" + id)},
-                         dir_.Sub(id + ".err")));
+  /// Starts a TaskManager; returns its Prometheus port (0: none).
+  int StartTaskManager(FreshetProcess& tm, const std::string& id, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"-D", "jobmanager.rpc.address=127.0.0.1", "-D", "jobmanager.rpc.port=" + rpc_port_,
+                                     "-D", "taskmanager.resource-id=" + id, "-D", "taskmanager.host=127.0.0.1", "-D",
+                                     "taskmanager.numberOfTaskSlots=1", "-D", "heartbeat.interval=200", "-D",
+                                     "heartbeat.timeout=2000", "-D", "env.log.dir=" + dir_.Sub("log"), "-D",
+                                     "blob.storage.directory=" + dir_.Sub("blobs-" + id)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(tm.Start("taskmanager", args, dir_.Sub(id + ".err")));
     std::string line = tm.ReadLine(std::chrono::seconds(30));
-    ASSERT_THAT(line, HasSubstr("TaskManager " + id + ": RPC")) << test_support::ReadFile(dir_.Sub(id + ".err"));
+    EXPECT_THAT(line, HasSubstr("TaskManager " + id + ": RPC")) << test_support::ReadFile(dir_.Sub(id + ".err"));
+    std::smatch m;
+    return std::regex_search(line, m, std::regex("Prometheus port (\\d+)")) ? std::stoi(m[1].str()) : 0;
   }
 
   nlohmann::json GetJson(const std::string& path) {
@@ -77,7 +80,8 @@ class ClusterProcessTest : public ::testing::Test {
 TEST_F(ClusterProcessTest, RunsAJobLibraryOnTaskManagerProcessesAndDropsAKilledOne) {
   StartJobManager();
   FreshetProcess tm1, tm2;
-  StartTaskManager(tm1, "tm-1");
+  int prometheus = StartTaskManager(tm1, "tm-1", {"-D", "metrics.reporter.prom.port=0"});
+  ASSERT_GT(prometheus, 0);
   StartTaskManager(tm2, "tm-2");
   ASSERT_TRUE(WaitUntil([&] { return TaskManagerCount() == 2; })) << GetJson("/taskmanagers").dump();
 
@@ -97,6 +101,16 @@ TEST_F(ClusterProcessTest, RunsAJobLibraryOnTaskManagerProcessesAndDropsAKilledO
       libraries += e.path().extension() == ".so";
     }
     EXPECT_EQ(libraries, 1) << id;
+  }
+
+  // tm-1's Prometheus endpoint serves its metrics, labelled with its id.
+  {
+    httplib::Client client("127.0.0.1", prometheus);
+    auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200);
+    EXPECT_THAT(scrape->body, HasSubstr("taskSlotsTotal"));
+    EXPECT_THAT(scrape->body, HasSubstr("\"tm-1\""));
   }
 
   // SIGKILL: no goodbye; the JobManager notices by heartbeat timeout.

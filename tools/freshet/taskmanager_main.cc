@@ -74,6 +74,10 @@ int TaskManagerAction(int argc, char** argv) {
   settings.heartbeat_interval = options->heartbeat_interval;
   settings.heartbeat_timeout = options->heartbeat_timeout;
   settings.blob_directory = options->blob_dir;
+  // A Prometheus endpoint when one is configured (as Flink starts a
+  // reporter only when configured).
+  if (auto port = conf->Get("metrics.reporter.prom.port")) settings.prometheus_port = *port;
+  if (auto host = conf->Get("metrics.reporter.prom.host")) settings.prometheus_host = *host;
   TaskManagerRunner runner(settings);
   Status logging = InitProcessLogging(*conf, "taskmanager-" + runner.ResourceId());
   if (!logging.IsOk()) {
@@ -87,9 +91,10 @@ int TaskManagerAction(int argc, char** argv) {
     std::fprintf(stderr, "freshet taskmanager: %s\n", started.Message().c_str());
     return 1;
   }
-  std::printf("TaskManager %s: RPC %s, data %s, %d slots, JobManager %s, log %s\n", runner.ResourceId().c_str(),
-              runner.RpcAddress().c_str(), runner.DataAddress().c_str(), settings.num_slots,
-              settings.jobmanager_address.c_str(), ProcessLogFile().c_str());
+  std::printf("TaskManager %s: RPC %s, data %s, %d slots, JobManager %s, log %s, Prometheus port %d\n",
+              runner.ResourceId().c_str(), runner.RpcAddress().c_str(), runner.DataAddress().c_str(),
+              settings.num_slots, settings.jobmanager_address.c_str(), ProcessLogFile().c_str(),
+              runner.PrometheusPort());
   std::fflush(stdout);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   Log("taskmanager")->info("stopping on signal");

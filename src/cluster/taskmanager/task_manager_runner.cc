@@ -246,7 +246,9 @@ TaskManagerRunner::TaskManagerRunner(TaskManagerSettings settings) : settings_(s
   if (settings_.blob_directory.empty()) {
     settings_.blob_directory = (fs::temp_directory_path() / ("freshet-blobs-" + settings_.resource_id)).string();
   }
-  executor_ = std::make_unique<TaskExecutor>(settings_.resource_id, settings_.num_slots, Clock::System());
+  metrics_ = std::make_unique<MetricRegistry>();
+  executor_ =
+      std::make_unique<TaskExecutor>(settings_.resource_id, settings_.num_slots, Clock::System(), metrics_.get());
   reporter_ = std::make_unique<Reporter>(*this);
   service_ = std::make_unique<Service>(*this);
 }
@@ -264,6 +266,10 @@ Status TaskManagerRunner::Start() {
   if (ec) {
     return Status::IoError(
         fmt::format("cannot create the blob directory {}: {}", settings_.blob_directory, ec.message()));
+  }
+  if (!settings_.prometheus_port.empty()) {
+    FRESHET_ASSIGN_OR_RETURN(prometheus_,
+                             PrometheusReporter::Start(*metrics_, {settings_.prometheus_host, settings_.prometheus_port}));
   }
   NetworkOptions network;
   network.bind_host = settings_.bind_host;
@@ -309,6 +315,8 @@ void TaskManagerRunner::Stop() {
   reporter_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
+
+int TaskManagerRunner::PrometheusPort() const { return prometheus_ ? prometheus_->Port() : 0; }
 
 Status TaskManagerRunner::Register() {
   pb::RegisterTaskManagerRequest req;

@@ -21,6 +21,8 @@
 
 #include "cluster/job_library.h"
 #include "cluster/task_executor.h"
+#include "metrics/metric_registry.h"
+#include "metrics/prometheus_reporter.h"
 
 #include "cluster/rpc/control.grpc.pb.h"
 
@@ -37,6 +39,10 @@ struct TaskManagerSettings {
   std::chrono::milliseconds heartbeat_interval{10'000};
   std::chrono::milliseconds heartbeat_timeout{50'000};
   std::string blob_directory;  // where fetched job libraries are kept
+  /// `metrics.reporter.prom.port` (a port, a range or "0"); empty: no
+  /// Prometheus endpoint.
+  std::string prometheus_port;
+  std::string prometheus_host = "127.0.0.1";
 };
 
 class TaskManagerRunner {
@@ -57,6 +63,8 @@ class TaskManagerRunner {
   std::string DataAddress() const { return executor_->DataAddress(); }
   bool IsRegistered() const { return registered_.load(); }
   TaskExecutor& Executor() { return *executor_; }
+  /// The Prometheus endpoint's port (0: none).
+  int PrometheusPort() const;
 
  private:
   class Service;
@@ -74,6 +82,9 @@ class TaskManagerRunner {
   Status Register();
 
   TaskManagerSettings settings_;
+  // Before the executor: its task metric groups live in this registry.
+  std::unique_ptr<MetricRegistry> metrics_;
+  std::unique_ptr<PrometheusReporter> prometheus_;
   std::unique_ptr<TaskExecutor> executor_;
   std::unique_ptr<Reporter> reporter_;
   std::unique_ptr<Service> service_;
