@@ -32,7 +32,8 @@ class ClusterProcessTest : public ::testing::Test {
     ASSERT_TRUE(jm_.Start("jobmanager",
                           {"-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "taskmanager.local.count=0", "-D",
                            "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D",
-                           "env.log.dir=" + dir_.Sub("log"), "-D", "web.upload.dir=" + dir_.Sub("uploads")},
+                           "env.log.dir=" + dir_.Sub("log"), "-D", "web.upload.dir=" + dir_.Sub("uploads"), "-D",
+                           "metrics.reporter.prom.port=0"},
                           dir_.Sub("jobmanager.err")));
     std::smatch m;
     std::string rest = jm_.ReadLine(std::chrono::seconds(30));
@@ -42,6 +43,9 @@ class ClusterProcessTest : public ::testing::Test {
     std::string rpc = jm_.ReadLine(std::chrono::seconds(30));
     ASSERT_TRUE(std::regex_match(rpc, m, std::regex("RPC endpoint: (.+):(\\d+)"))) << rpc;
     rpc_port_ = m[2].str();
+    std::string prometheus = jm_.ReadLine(std::chrono::seconds(30));
+    ASSERT_TRUE(std::regex_match(prometheus, m, std::regex("Prometheus endpoint: port (\\d+)"))) << prometheus;
+    jm_prometheus_port_ = std::stoi(m[1].str());
   }
 
   /// Starts a TaskManager; returns its Prometheus port (0: none).
@@ -75,6 +79,7 @@ class ClusterProcessTest : public ::testing::Test {
   FreshetProcess jm_;
   int rest_port_ = 0;
   std::string rpc_port_;
+  int jm_prometheus_port_ = 0;
 };
 
 TEST_F(ClusterProcessTest, RunsAJobLibraryOnTaskManagerProcessesAndDropsAKilledOne) {
@@ -111,6 +116,16 @@ TEST_F(ClusterProcessTest, RunsAJobLibraryOnTaskManagerProcessesAndDropsAKilledO
     EXPECT_EQ(scrape->status, 200);
     EXPECT_THAT(scrape->body, HasSubstr("taskSlotsTotal"));
     EXPECT_THAT(scrape->body, HasSubstr("\"tm-1\""));
+  }
+
+  // The JobManager's endpoint too (its own metrics, e.g. taskSlotsTotal
+  // of the TaskManagers it knows).
+  {
+    httplib::Client client("127.0.0.1", jm_prometheus_port_);
+    auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200);
+    EXPECT_THAT(scrape->body, HasSubstr("freshet_jobmanager"));
   }
 
   // SIGKILL: no goodbye; the JobManager notices by heartbeat timeout.

@@ -147,6 +147,7 @@ int JobManagerAction(int argc, char** argv) {
   if (!process.IsOk()) return Fail(process.GetStatus());
   std::printf("REST endpoint: %s\n", (*process)->RestAddress().c_str());
   std::printf("RPC endpoint: %s\n", (*process)->RpcAddress().c_str());
+  if ((*process)->PrometheusPort() != 0) std::printf("Prometheus endpoint: port %d\n", (*process)->PrometheusPort());
   std::fflush(stdout);
 
   int signal_number = 0;

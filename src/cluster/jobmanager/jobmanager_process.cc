@@ -8,6 +8,7 @@
 #include "common/config_options.h"
 #include "common/logging.h"
 #include "metrics/metric_registry.h"
+#include "metrics/prometheus_reporter.h"
 
 namespace freshet::internal {
 
@@ -40,6 +41,12 @@ Result<std::unique_ptr<JobManagerProcess>> JobManagerProcess::Start(Configuratio
   if (!log_file.empty()) log_dir = std::filesystem::path(log_file).parent_path().string();
 
   process->metrics_ = std::make_unique<MetricRegistry>();
+  if (std::optional<std::string> port = conf.Get("metrics.reporter.prom.port")) {
+    PrometheusReporterOptions prometheus;
+    prometheus.host = conf.Get("metrics.reporter.prom.host").value_or("127.0.0.1");
+    prometheus.port = *port;
+    FRESHET_ASSIGN_OR_RETURN(process->prometheus_, PrometheusReporter::Start(*process->metrics_, prometheus));
+  }
   process->metric_groups_.push_back(process->metrics_->CreateJobManagerGroup());
 
   JobManagerRpcSettings rpc_settings;
@@ -100,6 +107,8 @@ Result<std::unique_ptr<JobManagerProcess>> JobManagerProcess::Start(Configuratio
 }
 
 JobManagerProcess::~JobManagerProcess() { Shutdown(); }
+
+int JobManagerProcess::PrometheusPort() const { return prometheus_ ? prometheus_->Port() : 0; }
 
 void JobManagerProcess::SyncTaskManagersLoop() {
   std::unique_lock lock(sync_mu_);

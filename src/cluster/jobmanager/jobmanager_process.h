@@ -29,6 +29,7 @@ namespace freshet::internal {
 
 class MetricGroupImpl;
 class MetricRegistry;
+class PrometheusReporter;
 
 /// Number of in-process TaskManagers of a JobManager in local mode
 /// (default 1, at least 0: a JobManager that only serves REST).
@@ -56,6 +57,9 @@ class JobManagerProcess {
   int RestPort() const { return rest_->Port(); }
   /// "host:port" of the control plane, where TaskManagers register.
   std::string RpcAddress() const { return rpc_->Address(); }
+  /// The Prometheus endpoint's port (0: none; one is started when
+  /// `metrics.reporter.prom.port` is set).
+  int PrometheusPort() const;
   Dispatcher& GetDispatcher() { return *dispatcher_; }
   const ClusterOptions& Options() const { return options_; }
 
@@ -72,6 +76,7 @@ class JobManagerProcess {
 
   ClusterOptions options_;
   std::unique_ptr<MetricRegistry> metrics_;
+  std::unique_ptr<PrometheusReporter> prometheus_;
   // The process's own and each local TaskManager's metric groups; they
   // unregister when destroyed, before the registry goes.
   std::vector<std::unique_ptr<MetricGroupImpl>> metric_groups_;
