@@ -2,6 +2,7 @@
 // "consumer process", each with its own ShuffleEnvironment) in one test
 // process, talking over 127.0.0.1.
 
+#include "net/net_test_env.h"
 #include "runtime/net/network_environment.h"
 
 // As in src/runtime/net/network_core.h: Asio's fences cannot be instrumented.
@@ -37,28 +38,8 @@ namespace {
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
-
-/// Polls `done` every few milliseconds until it holds or `timeout` passes.
-template <class F>
-bool PollUntil(F done, milliseconds timeout = milliseconds(20000)) {
-  auto deadline = SteadyClock::now() + timeout;
-  while (!done()) {
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
-
-/// One simulated TaskManager process: its partitions and its network.
-struct Process {
-  explicit Process(NetworkOptions options = {}) : network(shuffle, std::move(options)) {
-    Status s = network.Start();
-    EXPECT_TRUE(s.IsOk()) << s.ToString();
-    shuffle.SetNetwork(&network);
-  }
-  ShuffleEnvironment shuffle;
-  NetworkEnvironment network;
-};
+using net_test::PollUntil;
+using net_test::Process;
 
 ExecutionOptions PoolOptions(int segment_size, int buffers_per_channel, int floating) {
   ExecutionOptions o;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "graph/stream_graph.h"
+#include "net/net_test_env.h"
 #include "runtime/net/network_environment.h"
 #include "runtime/task/stream_task.h"
 
@@ -24,26 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
-
-template <class F>
-bool PollUntil(F done, milliseconds timeout = milliseconds(30000)) {
-  auto deadline = SteadyClock::now() + timeout;
-  while (!done()) {
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
-
-struct Process {
-  Process() : network(shuffle) {
-    Status s = network.Start();
-    EXPECT_TRUE(s.IsOk()) << s.ToString();
-    shuffle.SetNetwork(&network);
-  }
-  ShuffleEnvironment shuffle;
-  NetworkEnvironment network;
-};
+using net_test::PollUntil;
+using net_test::Process;
 
 std::shared_ptr<const JobGraph> BuildJob(StreamExecutionEnvironment& env, const std::string& job_id) {
   ExecutionOptions options;
