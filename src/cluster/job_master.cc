@@ -24,6 +24,12 @@ JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, ExecutorProvider provi
   provider_ = std::move(provider);
 }
 
+JobMaster::JobMaster(std::shared_ptr<const JobGraph> job, std::vector<TaskExecutorGateway*> executors,
+                     ExecutorProvider provider, Clock& clock)
+    : JobMaster(std::move(job), std::move(executors), clock) {
+  provider_ = std::move(provider);
+}
+
 JobMaster::~JobMaster() {
   {
     std::lock_guard lock(mu_);
@@ -338,6 +344,9 @@ void JobMaster::TimerLoop() {
       for (TaskExecutorGateway* e : executors_) e->ReleaseJob(job_->job_id);  // every task thread has ended
       bool had_checkpoints = !coordinator_->Completed().empty();
       std::optional<RestoreSource> latest = LatestValidCheckpoint();
+      // Only this thread changes the executors once the job runs.
+      std::optional<std::vector<TaskExecutorGateway*>> offered;
+      if (provider_) offered = provider_();
       lock.lock();
       if (status_ != JobStatus::kRunning || !restarting_) continue;  // cancelled meanwhile
       if (!latest && had_checkpoints) {
@@ -361,8 +370,8 @@ void JobMaster::TimerLoop() {
       result_.records_in = result_.records_out = 0;
       result_.counters.clear();
       accumulators_.clear();
-      if (provider_) {
-        executors_ = provider_();
+      if (offered) {
+        executors_ = std::move(*offered);
         int needed = RequiredSlots(*job_);
         if (needed > TotalSlots()) {
           // Lost TaskManagers not replaced yet: wait for the next attempt.

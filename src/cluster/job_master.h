@@ -51,6 +51,11 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
   /// ones; too few slots then count as a failed attempt of the restart
   /// strategy. Executors handed out must stay valid while the job runs.
   JobMaster(std::shared_ptr<const JobGraph> job, ExecutorProvider provider, Clock& clock);
+  /// Starts on `executors` and asks `provider` at every restart. The
+  /// provider is called without the JobMaster's locks held, so it may lock
+  /// what also calls into the JobMaster (the Dispatcher).
+  JobMaster(std::shared_ptr<const JobGraph> job, std::vector<TaskExecutorGateway*> executors,
+            ExecutorProvider provider, Clock& clock);
   ~JobMaster() override;
 
   /// Slots the job needs: per slot sharing group, its widest vertex.

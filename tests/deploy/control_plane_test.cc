@@ -175,22 +175,7 @@ TEST_F(ControlPlaneTest, LostTaskManagerIsReplacedAndTheJobResumesExactlyOnce) {
 
   // Exactly one committed line per key: its last number, and no gap or
   // duplicate ever seen by the checker's (restored) state.
-  std::map<int64_t, std::pair<int64_t, int64_t>> lines;
-  int64_t total = 0;
-  for (const auto& f : test_support::ReadCommittedFiles(output.string()).visible) {
-    std::istringstream in(f.text);
-    long long key, last, violations;
-    while (in >> key >> last >> violations) {
-      lines[key] = {last, violations};
-      ++total;
-    }
-  }
-  EXPECT_EQ(total, kKeys);
-  ASSERT_EQ(static_cast<int64_t>(lines.size()), kKeys);
-  for (const auto& [key, lv] : lines) {
-    EXPECT_EQ(lv.first, kPerKey - 1) << "key " << key;
-    EXPECT_EQ(lv.second, 0) << "key " << key;
-  }
+  deploy_test::ExpectExactlyOnce(deploy_test::ReadOracleOutput(output.string()), kKeys, kPerKey);
   EXPECT_GT(tms_[2]->Executor().Network()->Stats().data_buffers_sent, 0) << "the replacement ran tasks";
 }
 

@@ -17,10 +17,13 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "support/committed_files.h"
 
 namespace freshet::deploy_test {
 
@@ -73,6 +76,38 @@ inline std::map<int64_t, int64_t> ExpectedSums(int64_t count, int64_t keys) {
   std::map<int64_t, int64_t> sums;
   for (int64_t x = 1; x <= count; ++x) sums[x % keys] += x;
   return sums;
+}
+
+/// What the oracle job committed: per key, its lines "last violations"
+/// (more than one line for a key means a duplicate commit).
+struct OracleOutput {
+  std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> keys;
+  int64_t lines = 0;
+};
+
+inline OracleOutput ReadOracleOutput(const std::string& output) {
+  OracleOutput result;
+  for (const auto& f : test_support::ReadCommittedFiles(output).visible) {
+    std::istringstream in(f.text);
+    long long key = 0, last = 0, violations = 0;
+    while (in >> key >> last >> violations) {
+      result.keys[key].emplace_back(last, violations);
+      ++result.lines;
+    }
+  }
+  return result;
+}
+
+/// Checks that every one of `keys` keys was committed exactly once with its
+/// last number `per_key - 1` and no gap or duplicate seen by its state.
+inline void ExpectExactlyOnce(const OracleOutput& out, int64_t keys, int64_t per_key) {
+  EXPECT_EQ(out.lines, keys);
+  EXPECT_EQ(static_cast<int64_t>(out.keys.size()), keys);
+  for (const auto& [key, lines] : out.keys) {
+    ASSERT_EQ(lines.size(), 1u) << "key " << key << " was committed " << lines.size() << " times";
+    EXPECT_EQ(lines[0].first, per_key - 1) << "key " << key;
+    EXPECT_EQ(lines[0].second, 0) << "key " << key << ": violations seen by the checker";
+  }
 }
 
 /// Calls `condition` every 20 ms until it holds or `timeout` passes;

@@ -256,6 +256,20 @@ Status Dispatcher::UnregisterTaskManager(const std::string& id) {
   return Status::Ok();
 }
 
+Status Dispatcher::RemoveLostTaskManager(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(task_managers_.begin(), task_managers_.end(), [&](const auto& tm) { return tm.first == id; });
+  if (it == task_managers_.end()) return Status::NotFound(fmt::format("TaskManager {} is not registered", id));
+  std::set<std::string> holders(it->second.slot_jobs.begin(), it->second.slot_jobs.end());
+  holders.erase("");
+  task_managers_.erase(it);
+  changed_.notify_all();
+  Log("dispatcher")->warn("TaskManager {} is lost; {} job(s) had slots on it and restart as their restart strategy "
+                          "allows",
+                          id, holders.size());
+  return Status::Ok();
+}
+
 namespace {
 TaskManagerStatus StatusOf(const std::string& id, const TaskExecutorGateway& gateway,
                            const TaskManagerDescription& description, Timestamp registered_ms,
@@ -445,38 +459,16 @@ Result<std::string> Dispatcher::SubmitJob(std::shared_ptr<const JobGraph> job) {
     std::lock_guard lock(mu_);
     if (shut_down_) return Status::Unavailable("the JobManager is shutting down");
     if (jobs_.count(job_id) != 0) return Status::InvalidArgument(fmt::format("job id {} is in use", job_id));
-    int needed = JobMaster::RequiredSlots(*job);
-    std::vector<int> free;
-    std::vector<bool> networked;
-    int total = 0;
-    for (const auto& [id, tm] : task_managers_) {
-      free.push_back(static_cast<int>(std::count(tm.slot_jobs.begin(), tm.slot_jobs.end(), "")));
-      networked.push_back(!tm.gateway->DataAddress().empty());
-      total += static_cast<int>(tm.slot_jobs.size());
-    }
-    Result<std::vector<int>> plan = PlanSlots(free, networked, needed);
-    if (!plan.IsOk()) {
-      return Status(plan.GetStatus().Code(), fmt::format("cannot run job '{}' ({}): {} (the cluster has {} slots)",
-                                                         job->stream_graph->job_name, job_id,
-                                                         plan.GetStatus().Message(), total));
-    }
     auto entry = std::make_shared<JobEntry>();
     entry->graph = job;
-    for (size_t i = 0; i < task_managers_.size(); ++i) {
-      int take = (*plan)[i];
-      if (take == 0) continue;
-      TaskManagerEntry& tm = task_managers_[i].second;
-      std::vector<int> slots;
-      for (size_t s = 0; s < tm.slot_jobs.size() && static_cast<int>(slots.size()) < take; ++s) {
-        if (tm.slot_jobs[s].empty()) {
-          tm.slot_jobs[s] = job_id;
-          slots.push_back(static_cast<int>(s));
-        }
-      }
-      entry->leases.push_back(std::make_unique<LeasedSlots>(tm.gateway, std::move(slots)));
-      executors.push_back(entry->leases.back().get());
+    Result<std::vector<TaskExecutorGateway*>> leased = LeaseSlotsLocked(job_id, *entry, JobMaster::RequiredSlots(*job));
+    if (!leased.IsOk()) {
+      return Status(leased.GetStatus().Code(), fmt::format("cannot run job '{}' ({}): {}", job->stream_graph->job_name,
+                                                           job_id, leased.GetStatus().Message()));
     }
-    entry->master = std::make_shared<JobMaster>(job, executors, clock_);
+    executors = std::move(leased).Value();
+    entry->master = std::make_shared<JobMaster>(job, executors,
+                                                [this, job_id] { return ReleaseAndLeaseAgain(job_id); }, clock_);
     entry->start_ms = clock_.NowMillis();
     entry->sequence = next_sequence_++;
     master = entry->master;
@@ -499,8 +491,8 @@ Result<std::string> Dispatcher::SubmitJob(std::shared_ptr<const JobGraph> job) {
       cancel = entry.cancel_requested;
       ReapThreadsLocked(finished);
       uint64_t thread_id = next_thread_++;
-      threads_.emplace(thread_id, std::thread([this, job_id, master, executors, thread_id] {
-                         WatchJob(job_id, master, executors);
+      threads_.emplace(thread_id, std::thread([this, job_id, master, thread_id] {
+                         WatchJob(job_id, master);
                          std::lock_guard inner(mu_);
                          finished_threads_.push_back(thread_id);
                        }));
@@ -523,11 +515,80 @@ Result<std::string> Dispatcher::SubmitJob(std::shared_ptr<const JobGraph> job) {
   return job_id;
 }
 
-void Dispatcher::WatchJob(std::string job_id, std::shared_ptr<JobMaster> master,
-                          std::vector<TaskExecutorGateway*> executors) {
+Result<std::vector<TaskExecutorGateway*>> Dispatcher::LeaseSlotsLocked(const std::string& job_id, JobEntry& entry,
+                                                                         int needed) {
+  std::vector<int> free;
+  std::vector<bool> networked;
+  int total = 0;
+  for (const auto& [id, tm] : task_managers_) {
+    free.push_back(static_cast<int>(std::count(tm.slot_jobs.begin(), tm.slot_jobs.end(), "")));
+    networked.push_back(!tm.gateway->DataAddress().empty());
+    total += static_cast<int>(tm.slot_jobs.size());
+  }
+  Result<std::vector<int>> plan = PlanSlots(free, networked, needed);
+  if (!plan.IsOk()) {
+    return Status(plan.GetStatus().Code(), fmt::format("{} (the cluster has {} slots)", plan.GetStatus().Message(),
+                                                       total));
+  }
+  std::vector<TaskExecutorGateway*> executors;
+  size_t before = entry.leases.size();
+  for (size_t i = 0; i < task_managers_.size(); ++i) {
+    int take = (*plan)[i];
+    if (take == 0) continue;
+    TaskManagerEntry& tm = task_managers_[i].second;
+    std::vector<int> slots;
+    for (size_t s = 0; s < tm.slot_jobs.size() && static_cast<int>(slots.size()) < take; ++s) {
+      if (tm.slot_jobs[s].empty()) {
+        tm.slot_jobs[s] = job_id;
+        slots.push_back(static_cast<int>(s));
+      }
+    }
+    entry.leases.push_back(std::make_unique<LeasedSlots>(tm.gateway, std::move(slots)));
+    executors.push_back(entry.leases.back().get());
+  }
+  entry.current_leases = entry.leases.size() - before;
+  return executors;
+}
+
+std::vector<TaskExecutorGateway*> Dispatcher::ReleaseAndLeaseAgain(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second->ended || shut_down_) return {};
+  JobEntry& entry = *it->second;
+  ReleaseSlotsLocked(job_id);
+  entry.current_leases = 0;
+  Result<std::vector<TaskExecutorGateway*>> leased = LeaseSlotsLocked(job_id, entry,
+                                                                      JobMaster::RequiredSlots(*entry.graph));
+  changed_.notify_all();
+  if (!leased.IsOk()) {
+    // The JobMaster counts the attempt as failed for want of slots.
+    Log("dispatcher")->warn("job {} cannot restart now: {}", job_id, leased.GetStatus().Message());
+    return {};
+  }
+  std::string where;
+  for (TaskExecutorGateway* e : *leased) where += fmt::format("{}{} ({} slots)", where.empty() ? "" : ", ", e->Id(),
+                                                            e->NumSlots());
+  Log("dispatcher")->info("job {} restarts on {}", job_id, where);
+  return std::move(leased).Value();
+}
+
+void Dispatcher::WatchJob(std::string job_id, std::shared_ptr<JobMaster> master) {
   Result<JobExecutionResult> outcome = *master->Wait(std::nullopt);
   // Every task has reported its end; wait for their threads and drop the
-  // job's partitions before the slots go to another job.
+  // job's partitions before the slots go to another job. The TaskManagers
+  // of earlier attempts were told when those attempts ended.
+  std::vector<TaskExecutorGateway*> executors;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job_id);
+    std::set<std::string> seen;
+    if (it != jobs_.end()) {
+      const auto& leases = it->second->leases;
+      for (size_t i = leases.size() - it->second->current_leases; i < leases.size(); ++i) {
+        if (seen.insert(leases[i]->Id()).second) executors.push_back(leases[i].get());
+      }
+    }
+  }
   for (TaskExecutorGateway* e : executors) e->ReleaseJob(job_id);
   std::vector<std::shared_ptr<JobEntry>> dropped;
   {

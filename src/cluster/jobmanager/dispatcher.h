@@ -8,7 +8,11 @@
 // Slots: a job takes JobMaster::RequiredSlots() free slots when it is
 // submitted and gives them back when it ends. A job that does not fit is
 // refused at once with an error saying how many slots are free; unlike
-// Flink, which waits for resources, nothing is queued. A job's slots come
+// Flink, which waits for resources, nothing is queued. At every restart a
+// job gives its slots back and takes them again from the TaskManagers
+// registered then, so a job that lost a TaskManager resumes on the
+// remaining and newly registered ones; too few free slots then count as a
+// failed attempt of its restart strategy. A job's slots come
 // from one TaskManager when one has enough free; spreading a job over
 // several TaskManagers needs TaskManagers with a data network
 // (TaskExecutorGateway::DataAddress), because in-process TaskExecutors
@@ -166,6 +170,13 @@ class Dispatcher {
   /// Cancels the jobs holding slots on it, waits for them to end, and
   /// forgets it. Errors: unknown id.
   Status UnregisterTaskManager(const std::string& id);
+  /// Forgets a TaskManager that is gone (heartbeat timeout, replaced by a
+  /// restarted process) at once. Jobs holding slots on it are not
+  /// cancelled: their tasks there fail (the gateway reports them), and the
+  /// jobs restart on the slots left, as their restart strategy allows.
+  /// REQUIRES: the gateway stays valid until the Dispatcher is destroyed
+  /// (a job may still address it while it restarts). Errors: unknown id.
+  Status RemoveLostTaskManager(const std::string& id);
   std::vector<TaskManagerStatus> TaskManagers() const;
   Result<TaskManagerStatus> TaskManager(const std::string& id) const;
 
@@ -233,8 +244,11 @@ class Dispatcher {
   };
   struct JobEntry {
     std::shared_ptr<const JobGraph> graph;
-    // Declared before the master: the master points at them and goes first.
+    // Every lease of every attempt (the current ones are the last
+    // `current_leases`). Declared before the master: the master points at
+    // them and goes first.
     std::vector<std::unique_ptr<LeasedSlots>> leases;
+    size_t current_leases = 0;
     std::shared_ptr<JobMaster> master;
     Timestamp start_ms = 0;
     Timestamp end_ms = -1;
@@ -269,8 +283,14 @@ class Dispatcher {
   Result<std::shared_ptr<const JobGraph>> BuildGraph(const std::string& jar_id, const JarRunRequest& request,
                                                      std::string job_id);
   /// The waiter thread of a job: waits for its end, releases its tasks and slots.
-  void WatchJob(std::string job_id, std::shared_ptr<JobMaster> master,
-                std::vector<TaskExecutorGateway*> executors);
+  void WatchJob(std::string job_id, std::shared_ptr<JobMaster> master);
+  /// Takes `needed` free slots for `entry` (PlanSlots) and adds their
+  /// leases; returns the gateways of the new leases.
+  Result<std::vector<TaskExecutorGateway*>> LeaseSlotsLocked(const std::string& job_id, JobEntry& entry,
+                                                             int needed);
+  /// The executor provider of a job's JobMaster: at a restart, the job's
+  /// slots are given back and taken again from the TaskManagers there are.
+  std::vector<TaskExecutorGateway*> ReleaseAndLeaseAgain(const std::string& job_id);
   void ReleaseSlotsLocked(const std::string& job_id);
   void ForgetOldJobsLocked(std::vector<std::shared_ptr<JobEntry>>& dropped);
   JobSummary SummaryLocked(const std::string& job_id, const JobEntry& entry) const;

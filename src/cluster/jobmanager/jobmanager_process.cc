@@ -117,26 +117,28 @@ void JobManagerProcess::SyncTaskManagersLoop() {
     if (sync_stop_) return;
     sync_pending_ = false;
     lock.unlock();
-    std::set<std::string> present;
-    for (const std::shared_ptr<RemoteTaskExecutor>& tm : rpc_->TaskManagers()) {
-      present.insert(tm->Id());
-      if (remote_registered_.count(tm->Id()) != 0) continue;
-      Status s = dispatcher_->RegisterTaskManager(tm.get(), {tm->Info().rpc_address, ""});
-      if (s.IsOk()) {
-        remote_registered_.insert(tm->Id());
-      } else {
-        Log("jobmanager")->warn("TaskManager {}: {}", tm->Id(), s.Message());
-      }
-    }
+    std::vector<std::shared_ptr<RemoteTaskExecutor>> alive = rpc_->TaskManagers();
+    std::map<std::string, const RemoteTaskExecutor*> present;
+    for (const std::shared_ptr<RemoteTaskExecutor>& tm : alive) present[tm->Id()] = tm.get();
+    // Lost ones first, and ones replaced by a restarted process under the
+    // same id (a new executor): their jobs restart elsewhere.
     for (auto it = remote_registered_.begin(); it != remote_registered_.end();) {
-      if (present.count(*it) != 0) {
+      auto now = present.find(it->first);
+      if (now != present.end() && now->second == it->second) {
         ++it;
         continue;
       }
-      // Lost (or replaced by a restarted process under the same id, which
-      // registers again on the next round): its jobs end.
-      dispatcher_->UnregisterTaskManager(*it).IgnoreError();
+      dispatcher_->RemoveLostTaskManager(it->first).IgnoreError();
       it = remote_registered_.erase(it);
+    }
+    for (const std::shared_ptr<RemoteTaskExecutor>& tm : alive) {
+      if (remote_registered_.count(tm->Id()) != 0) continue;
+      Status s = dispatcher_->RegisterTaskManager(tm.get(), {tm->Info().rpc_address, ""});
+      if (s.IsOk()) {
+        remote_registered_[tm->Id()] = tm.get();
+      } else {
+        Log("jobmanager")->warn("TaskManager {}: {}", tm->Id(), s.Message());
+      }
     }
     lock.lock();
   }
@@ -155,7 +157,7 @@ void JobManagerProcess::Shutdown() {
   if (dispatcher_) {
     dispatcher_->Shutdown();
     for (const auto& executor : executors_) dispatcher_->UnregisterTaskManager(executor->Id()).IgnoreError();
-    for (const std::string& id : remote_registered_) dispatcher_->UnregisterTaskManager(id).IgnoreError();
+    for (const auto& [id, tm] : remote_registered_) dispatcher_->UnregisterTaskManager(id).IgnoreError();
     remote_registered_.clear();
   }
   // Remote TaskManagers' last reports arrive through the RPC server: it

@@ -10,6 +10,7 @@
 // the components' own threads.
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -88,7 +89,9 @@ class JobManagerProcess {
   std::condition_variable sync_cv_;
   bool sync_pending_ = false;
   bool sync_stop_ = false;
-  std::set<std::string> remote_registered_;
+  // Remote TaskManagers registered with the Dispatcher, by id. The RPC
+  // server keeps every executor alive, lost ones too, until it is destroyed.
+  std::map<std::string, const RemoteTaskExecutor*> remote_registered_;
   std::thread sync_thread_;
 };
 
