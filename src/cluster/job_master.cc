@@ -425,6 +425,18 @@ Result<std::string> JobMaster::TriggerSavepoint(const std::string& target, Savep
   return coordinator_->TriggerSavepoint(target, mode).get();
 }
 
+Result<CheckpointId> JobMaster::TriggerCheckpointNow(CheckpointType type) {
+  {
+    std::lock_guard lock(mu_);
+    if (status_ != JobStatus::kRunning || restarting_) {
+      return Status::FailedPrecondition(fmt::format("job {} is {}; checkpoints need a running job", job_->job_id,
+                                                    JobStatusName(restarting_ ? JobStatus::kRestarting : status_)));
+    }
+  }
+  // No lock held while waiting: the checkpoint completes on task callbacks.
+  return coordinator_->RequestCheckpoint(type).get();
+}
+
 JobMaster::View JobMaster::Describe() const {
   View v;
   std::lock_guard lock(mu_);

@@ -72,6 +72,11 @@ class JobMaster final : public TaskStateListener, public CheckpointGateway {
 
   /// Savepoints (see SavepointMode); blocks until done.
   Result<std::string> TriggerSavepoint(const std::string& target, SavepointMode mode);
+  /// A regular checkpoint on request (see CheckpointCoordinator::
+  /// RequestCheckpoint); blocks until it completed or failed and returns
+  /// its id. Errors: the job is not running, the coordinator's refusals,
+  /// the checkpoint's failure.
+  Result<CheckpointId> TriggerCheckpointNow(CheckpointType type);
   /// Directories of completed checkpoints and savepoints, newest first.
   std::vector<std::string> CompletedCheckpoints() const;
 

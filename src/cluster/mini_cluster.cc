@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "cluster/job_metrics.h"
+
 namespace freshet::internal {
 
 MiniCluster::MiniCluster(int num_slots, Clock& clock) : clock_(clock) {
@@ -39,11 +41,22 @@ Result<std::shared_ptr<JobMaster>> MiniCluster::SubmitJob(std::shared_ptr<const 
     ReleaseJob(job->job_id);
     return s;
   }
+  std::unique_ptr<JobMetricGroup> group = RegisterJobMetrics(metrics_, *job, master, clock_);
+  std::lock_guard lock(job_metrics_mu_);
+  job_metrics_[job->job_id] = std::move(group);
   return master;
 }
 
 void MiniCluster::ReleaseJob(const std::string& job_id) {
   for (auto& e : executors_) e->ReleaseJob(job_id);
+  std::unique_ptr<JobMetricGroup> group;  // unregistered after the lock is released
+  {
+    std::lock_guard lock(job_metrics_mu_);
+    auto it = job_metrics_.find(job_id);
+    if (it == job_metrics_.end()) return;
+    group = std::move(it->second);
+    job_metrics_.erase(it);
+  }
 }
 
 std::string NewJobId() {

@@ -6,6 +6,7 @@
 // network stack on loopback and subtasks placed in different executors
 // exchange data over TCP exactly as TaskManager processes do.
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,11 +29,13 @@ class MiniCluster {
   static Result<std::unique_ptr<MiniCluster>> Create(int task_managers, int slots_per_task_manager, Clock& clock);
 
   /// Submits a job and starts it; its slots are taken from the executors in
-  /// order.
+  /// order. The job's metric group (Flink's job metrics) is registered in
+  /// Metrics() until ReleaseJob.
   Result<std::shared_ptr<JobMaster>> SubmitJob(std::shared_ptr<const JobGraph> job);
   TaskExecutor& Executor(int index = 0) { return *executors_.at(static_cast<size_t>(index)); }
   int NumTaskExecutors() const { return static_cast<int>(executors_.size()); }
-  /// Waits for a job's task threads on every executor and drops its data.
+  /// Waits for a job's task threads on every executor and drops its data
+  /// and its job metric group.
   void ReleaseJob(const std::string& job_id);
   /// The metrics of every component of the cluster.
   MetricRegistry& Metrics() { return metrics_; }
@@ -42,6 +45,8 @@ class MiniCluster {
   Clock& clock_;
   MetricRegistry metrics_;  // outlives the executors
   std::vector<std::unique_ptr<TaskExecutor>> executors_;
+  std::mutex job_metrics_mu_;
+  std::map<std::string, std::unique_ptr<JobMetricGroup>> job_metrics_;  // by job id
 };
 
 /// A random 32-hex-digit job id.

@@ -142,6 +142,17 @@ constexpr ConfigOption kOptions[] = {
      .description = "Time between two heartbeats."},
     {.key = "heartbeat.timeout", .type = OptionType::kDuration, .default_value = "50 s",
      .description = "A peer silent for this long is considered lost (must exceed heartbeat.interval)."},
+    // Flink's memory model sizes the JVM's pools; Freshet's processes take
+    // what they use from the system. The keys are checked as sizes and
+    // accepted, so Flink configuration files load, but they change nothing.
+    {.key = "jobmanager.memory.process.size", .type = OptionType::kMemorySize,
+     .description = "Accepted for Flink configuration files; has no effect (no memory pools to size)."},
+    {.key = "jobmanager.memory.flink.size", .type = OptionType::kMemorySize,
+     .description = "Accepted for Flink configuration files; has no effect (no memory pools to size)."},
+    {.key = "taskmanager.memory.process.size", .type = OptionType::kMemorySize,
+     .description = "Accepted for Flink configuration files; has no effect (no memory pools to size)."},
+    {.key = "taskmanager.memory.flink.size", .type = OptionType::kMemorySize,
+     .description = "Accepted for Flink configuration files; has no effect (no memory pools to size)."},
     {.key = "env.log.dir", .type = OptionType::kString, .default_value = "./log",
      .description = "Directory of the processes' log files."},
     {.key = "web.upload.dir", .type = OptionType::kString,
@@ -152,6 +163,9 @@ constexpr ConfigOption kOptions[] = {
      .description = "Port, or range of ports, of the Prometheus endpoint; each process takes the first free one."},
     {.key = "metrics.reporter.prom.host", .type = OptionType::kString, .default_value = "127.0.0.1",
      .description = "Interface the Prometheus endpoint listens on (0.0.0.0: all, as Flink does)."},
+    {.key = "metrics.fetcher.update-interval", .type = OptionType::kDuration, .default_value = "1 s",
+     .description = "How old the TaskManagers' metrics the JobManager's REST API shows may get before they are "
+                    "fetched again (Flink's default is 10 s; the web UI polls more often)."},
     {.key = "metrics.reporter.prom.factory.class", .type = OptionType::kString,
      .description = "Accepted for Flink configurations; Freshet's Prometheus endpoint is built in."},
     {.key = "metrics.reporter.prom.class", .type = OptionType::kString,

@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <limits>
-#include <map>
 
 #include "metrics/process_metrics.h"
 
@@ -62,64 +60,52 @@ TaskManagerMetricGroup::TaskManagerMetricGroup(std::shared_ptr<RegistryState> st
 TaskManagerMetricGroup::~TaskManagerMetricGroup() { Close(); }
 
 JobMetricGroup::JobMetricGroup(std::shared_ptr<RegistryState> state, const std::string& host,
-                               const std::string& job_id, const std::string& job_name)
+                               const std::string& job_id, const std::string& job_name, Sampler sampler)
     : MetricGroupImpl(std::move(state),
                       GroupScope{ScopeKind::kJobManagerJob,
                                  {host, "jobmanager", job_name},
                                  {"jobmanager", "job"},
                                  {{"host", host}, {"job_id", job_id}, {"job_name", job_name}},
                                  ""},
-                      RootKey{"", job_id, -1, -1, -1}) {
-  auto read = [](const std::atomic<int64_t>& v) {
-    return [&v] { return static_cast<double>(v.load(std::memory_order_relaxed)); };
+                      RootKey{"", job_id, -1, -1, -1}),
+      figures_(std::make_shared<Figures>()) {
+  figures_->sampler = std::move(sampler);
+  // The gauges hold the figures, not the group: a reader may still refresh
+  // them while the group is being destroyed.
+  auto gauge = [this](std::string_view name, int64_t JobMetricsSample::*field) {
+    Gauge(name, [figures = figures_, field] { return figures->Read(field); });
   };
-  Gauge("numRestarts", read(restarts_));
-  Gauge("uptime", [this] {
-    int64_t since = running_since_ns_.load(std::memory_order_relaxed);
-    if (since == kEnded) return -1.0;
-    if (since == kNotRunning) return 0.0;
-    return static_cast<double>((Now().count() - since) / 1'000'000);
+  gauge("numRestarts", &JobMetricsSample::restarts);
+  gauge("fullRestarts", &JobMetricsSample::restarts);
+  gauge("uptime", &JobMetricsSample::uptime_ms);
+  gauge("downtime", &JobMetricsSample::downtime_ms);
+  gauge("lastCheckpointDuration", &JobMetricsSample::last_checkpoint_duration_ms);
+  gauge("lastCheckpointSize", &JobMetricsSample::last_checkpoint_size);
+  gauge("numberOfCompletedCheckpoints", &JobMetricsSample::completed_checkpoints);
+  gauge("numberOfFailedCheckpoints", &JobMetricsSample::failed_checkpoints);
+  gauge("numberOfInProgressCheckpoints", &JobMetricsSample::in_progress_checkpoints);
+  gauge("lastCheckpointRestoreTimestamp", &JobMetricsSample::last_restore_timestamp_ms);
+  Gauge("totalNumberOfCheckpoints", [figures = figures_] {
+    std::lock_guard lock(figures->mu);
+    const JobMetricsSample& s = figures->last;
+    return static_cast<double>(s.completed_checkpoints + s.failed_checkpoints + s.in_progress_checkpoints);
   });
-  Gauge("lastCheckpointDuration", read(last_checkpoint_duration_ms_));
-  Gauge("lastCheckpointSize", read(last_checkpoint_size_));
-  Gauge("numberOfCompletedCheckpoints", read(completed_checkpoints_));
-  Gauge("numberOfFailedCheckpoints", read(failed_checkpoints_));
 }
 
 JobMetricGroup::~JobMetricGroup() { Close(); }
 
-void JobMetricGroup::ReportStatus(JobStatus status) {
-  switch (status) {
-    case JobStatus::kRunning: {
-      // Only the switch to RUNNING starts the clock; a repeated report
-      // keeps it.
-      int64_t expected = running_since_ns_.load();
-      while (expected < 0 && !running_since_ns_.compare_exchange_weak(expected, Now().count())) {
-      }
-      return;
-    }
-    case JobStatus::kFinished:
-    case JobStatus::kFailed:
-    case JobStatus::kCanceled:
-      running_since_ns_.store(kEnded);
-      return;
-    case JobStatus::kCreated:
-    case JobStatus::kCanceling:
-    case JobStatus::kRestarting:
-      running_since_ns_.store(kNotRunning);
-      return;
-  }
+void JobMetricGroup::Figures::Refresh() {
+  if (!sampler) return;
+  std::optional<JobMetricsSample> sample = sampler();
+  if (!sample) return;
+  std::lock_guard lock(mu);
+  last = *sample;
 }
 
-void JobMetricGroup::ReportRestart() { restarts_.fetch_add(1); }
-
-void JobMetricGroup::ReportCompletedCheckpoint(Duration duration, int64_t size_bytes) {
-  last_checkpoint_duration_ms_.store(duration.count());
-  last_checkpoint_size_.store(size_bytes);
-  completed_checkpoints_.fetch_add(1);
+double JobMetricGroup::Figures::Read(int64_t JobMetricsSample::*field) {
+  std::lock_guard lock(mu);
+  return static_cast<double>(last.*field);
 }
-
-void JobMetricGroup::ReportFailedCheckpoint() { failed_checkpoints_.fetch_add(1); }
 
 // ---- aggregations ---------------------------------------------------------------
 
@@ -215,9 +201,9 @@ std::unique_ptr<MetricGroupImpl> MetricRegistry::CreateJobManagerGroup() {
   return group;
 }
 
-std::unique_ptr<JobMetricGroup> MetricRegistry::CreateJobGroup(const std::string& job_id,
-                                                               const std::string& job_name) {
-  auto group = std::make_unique<JobMetricGroup>(state_, host_, job_id, job_name);
+std::unique_ptr<JobMetricGroup> MetricRegistry::CreateJobGroup(const std::string& job_id, const std::string& job_name,
+                                                               JobMetricGroup::Sampler sampler) {
+  auto group = std::make_unique<JobMetricGroup>(state_, host_, job_id, job_name, std::move(sampler));
   Register(*group);
   return group;
 }
@@ -237,7 +223,22 @@ std::unique_ptr<TaskMetricGroup> MetricRegistry::CreateTaskGroup(TaskScope scope
   return group;
 }
 
+void MetricRegistry::RefreshJobGroups(const std::string* job_id) const {
+  std::vector<std::shared_ptr<JobMetricGroup::Figures>> figures;
+  {
+    std::lock_guard lock(state_->mu);
+    for (const MetricGroupImpl* root : state_->roots) {
+      if (root->Scope().kind != ScopeKind::kJobManagerJob) continue;
+      if (job_id != nullptr && root->Key().job_id != *job_id) continue;
+      // Only JobMetricGroup roots have this scope.
+      figures.push_back(static_cast<const JobMetricGroup*>(root)->figures_);
+    }
+  }
+  for (const auto& f : figures) f->Refresh();
+}
+
 std::vector<ScopedMetricReading> MetricRegistry::ReadAll() const {
+  RefreshJobGroups(nullptr);
   std::vector<ScopedMetricReading> out;
   std::lock_guard lock(state_->mu);
   for (const MetricGroupImpl* root : state_->roots) {
@@ -258,6 +259,32 @@ std::vector<ScopedMetricReading> MetricRegistry::ReadAll() const {
   return out;
 }
 
+std::vector<GroupReadings> MetricRegistry::ReadGroups(
+    const std::function<bool(const MetricGroupImpl&)>& wanted) const {
+  std::vector<GroupReadings> out;
+  std::lock_guard lock(state_->mu);
+  for (const MetricGroupImpl* root : state_->roots) {
+    if (!wanted(*root)) continue;
+    GroupReadings& g = out.emplace_back();
+    g.kind = root->Scope().kind;
+    g.key = root->Key();
+    g.metrics = ReadGroupLocked(*root, {});
+  }
+  return out;
+}
+
+std::vector<GroupReadings> MetricRegistry::ReadTaskManagerAndTaskGroups() const {
+  return ReadGroups([](const MetricGroupImpl& root) {
+    return root.Scope().kind == ScopeKind::kTaskManager || root.Scope().kind == ScopeKind::kTask;
+  });
+}
+
+std::vector<GroupReadings> MetricRegistry::ReadVertexGroups(const std::string& job_id, int vertex_id) const {
+  return ReadGroups([&](const MetricGroupImpl& root) {
+    return root.Scope().kind == ScopeKind::kTask && root.Key().job_id == job_id && root.Key().vertex_id == vertex_id;
+  });
+}
+
 std::vector<MetricReading> MetricRegistry::ReadJobManager(const std::vector<std::string>& names) const {
   std::vector<MetricReading> out;
   std::lock_guard lock(state_->mu);
@@ -271,6 +298,7 @@ std::vector<MetricReading> MetricRegistry::ReadJobManager(const std::vector<std:
 
 Result<std::vector<MetricReading>> MetricRegistry::ReadJob(const std::string& job_id,
                                                            const std::vector<std::string>& names) const {
+  RefreshJobGroups(&job_id);
   std::lock_guard lock(state_->mu);
   for (const MetricGroupImpl* root : state_->roots) {
     if (root->Scope().kind == ScopeKind::kJobManagerJob && root->Key().job_id == job_id) {
@@ -300,83 +328,20 @@ Result<std::vector<MetricReading>> MetricRegistry::ReadTaskManager(const std::st
   return Status::NotFound(fmt::format("task manager '{}' has no metrics in this process", tm_id));
 }
 
-std::vector<const MetricGroupImpl*> MetricRegistry::VertexGroupsLocked(const std::string& job_id,
-                                                                       int vertex_id) const {
-  std::map<int, const MetricGroupImpl*> latest;
-  for (const MetricGroupImpl* root : state_->roots) {
-    const RootKey& k = root->Key();
-    if (root->Scope().kind != ScopeKind::kTask || k.job_id != job_id || k.vertex_id != vertex_id) continue;
-    auto [it, inserted] = latest.emplace(k.subtask_index, root);
-    if (!inserted && it->second->Key().attempt < k.attempt) it->second = root;
-  }
-  std::vector<const MetricGroupImpl*> out;
-  for (const auto& [subtask, group] : latest) out.push_back(group);
-  return out;
-}
-
 Result<std::vector<MetricReading>> MetricRegistry::ReadSubtask(const std::string& job_id, int vertex_id,
                                                                int subtask_index,
                                                                const std::vector<std::string>& names) const {
-  std::lock_guard lock(state_->mu);
-  for (const MetricGroupImpl* group : VertexGroupsLocked(job_id, vertex_id)) {
-    if (group->Key().subtask_index == subtask_index) return ReadGroupLocked(*group, names);
-  }
-  return Status::NotFound(
-      fmt::format("subtask {} of vertex {} of job {} has no metrics in this process", subtask_index, vertex_id,
-                  job_id));
+  return SubtaskReadings(ReadVertexGroups(job_id, vertex_id), job_id, vertex_id, subtask_index, names);
 }
 
 Result<std::vector<MetricReading>> MetricRegistry::ReadVertex(const std::string& job_id, int vertex_id,
                                                               const std::vector<std::string>& names) const {
-  std::lock_guard lock(state_->mu);
-  std::vector<const MetricGroupImpl*> groups = VertexGroupsLocked(job_id, vertex_id);
-  if (groups.empty()) {
-    return Status::NotFound(fmt::format("vertex {} of job {} has no metrics in this process", vertex_id, job_id));
-  }
-  std::vector<MetricReading> out;
-  for (const MetricGroupImpl* group : groups) {
-    std::string prefix = std::to_string(group->Key().subtask_index) + ".";
-    group->VisitLocked([&](const MetricGroupImpl&, const MetricReading& r) {
-      if (!Wanted(names, prefix + r.name)) return;
-      out.push_back(r);
-      out.back().name = prefix + r.name;
-    });
-  }
-  return out;
+  return VertexReadings(ReadVertexGroups(job_id, vertex_id), job_id, vertex_id, names);
 }
 
 Result<std::vector<AggregatedMetric>> MetricRegistry::AggregateSubtasks(const std::string& job_id, int vertex_id,
                                                                         const std::vector<std::string>& names) const {
-  std::map<std::string, AggregatedMetric> by_name;
-  {
-    std::lock_guard lock(state_->mu);
-    std::vector<const MetricGroupImpl*> groups = VertexGroupsLocked(job_id, vertex_id);
-    if (groups.empty()) {
-      return Status::NotFound(fmt::format("vertex {} of job {} has no metrics in this process", vertex_id, job_id));
-    }
-    for (const MetricGroupImpl* group : groups) {
-      group->VisitLocked([&](const MetricGroupImpl&, const MetricReading& r) {
-        if (r.kind == MetricKind::kHistogram || !Wanted(names, r.name)) return;
-        auto [it, inserted] = by_name.try_emplace(r.name);
-        AggregatedMetric& a = it->second;
-        if (inserted) {
-          a.name = r.name;
-          a.min = std::numeric_limits<double>::infinity();
-          a.max = -std::numeric_limits<double>::infinity();
-        }
-        ++a.subtasks;
-        a.min = std::min(a.min, r.value);
-        a.max = std::max(a.max, r.value);
-        a.sum += r.value;
-      });
-    }
-  }
-  std::vector<AggregatedMetric> out;
-  for (auto& [name, a] : by_name) {
-    a.avg = a.sum / a.subtasks;
-    out.push_back(std::move(a));
-  }
-  return out;
+  return AggregateVertex(ReadVertexGroups(job_id, vertex_id), job_id, vertex_id, names);
 }
 
 }  // namespace freshet::internal

@@ -16,14 +16,16 @@
 //
 // Threading: everything is thread-safe. One mutex guards the registry and
 // the structure of all its groups; it is held while metrics are read, so
-// gauge callbacks must be quick and must not create or close groups.
+// gauge callbacks must be quick and must not create or close groups. Job
+// groups, whose figures come from a JobMaster's locks, are sampled before
+// that lock is taken (see JobMetricGroup).
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,6 +35,7 @@
 #include "freshet/status.h"
 #include "freshet/types.h"
 #include "metrics/metric_group.h"
+#include "metrics/metric_view.h"
 #include "metrics/task_metrics.h"
 
 namespace freshet::internal {
@@ -58,47 +61,60 @@ class TaskManagerMetricGroup final : public MetricGroupImpl {
   ~TaskManagerMetricGroup() override;
 };
 
-/// The job manager's group of one job (scope jobmanager.job), with Flink's
-/// job metrics as gauges the JobMaster feeds: numRestarts, uptime (ms in
-/// RUNNING since the last switch to it; 0 while not running, -1 once the
-/// job ended), lastCheckpointDuration (ms), lastCheckpointSize (bytes; both
-/// -1 before the first completed checkpoint), numberOfCompletedCheckpoints,
-/// numberOfFailedCheckpoints. Every method is thread-safe.
-class JobMetricGroup final : public MetricGroupImpl {
- public:
-  JobMetricGroup(std::shared_ptr<RegistryState> state, const std::string& host, const std::string& job_id,
-                 const std::string& job_name);
-  ~JobMetricGroup() override;
-
-  /// The job's status changed.
-  void ReportStatus(JobStatus status);
-  /// The job restarted after a failure.
-  void ReportRestart();
-  /// A checkpoint or savepoint completed.
-  void ReportCompletedCheckpoint(Duration duration, int64_t size_bytes);
-  /// A checkpoint failed (declined, expired or aborted).
-  void ReportFailedCheckpoint();
-
- private:
-  static constexpr int64_t kNotRunning = -1;
-  static constexpr int64_t kEnded = -2;
-  std::atomic<int64_t> running_since_ns_{kNotRunning};  // registry clock; or kNotRunning / kEnded
-  std::atomic<int64_t> restarts_{0};
-  std::atomic<int64_t> last_checkpoint_duration_ms_{-1};
-  std::atomic<int64_t> last_checkpoint_size_{-1};
-  std::atomic<int64_t> completed_checkpoints_{0};
-  std::atomic<int64_t> failed_checkpoints_{0};
+/// A job's figures for the gauges of its job group: Flink's job metrics.
+struct JobMetricsSample {
+  /// numRestarts (fullRestarts shows the same: Flink keeps it as an alias).
+  int64_t restarts = 0;
+  /// uptime: ms in RUNNING since the last switch to it; 0 while not
+  /// running (created, restarting, cancelling), -1 once the job ended.
+  int64_t uptime_ms = 0;
+  /// downtime: ms since the current outage began while the job restarts
+  /// after a failure; 0 otherwise while it runs, -1 once it ended.
+  int64_t downtime_ms = 0;
+  /// lastCheckpointDuration (ms) and lastCheckpointSize (bytes) of the
+  /// latest completed checkpoint or savepoint; -1 before the first.
+  int64_t last_checkpoint_duration_ms = -1;
+  int64_t last_checkpoint_size = -1;
+  int64_t completed_checkpoints = 0;    // numberOfCompletedCheckpoints
+  int64_t failed_checkpoints = 0;       // numberOfFailedCheckpoints (aborted for any reason)
+  int64_t in_progress_checkpoints = 0;  // numberOfInProgressCheckpoints
+  /// lastCheckpointRestoreTimestamp: wall-clock ms when the current attempt
+  /// started from a checkpoint or savepoint; -1 when it started from none.
+  int64_t last_restore_timestamp_ms = -1;
 };
 
-/// Aggregates of one metric over a vertex's subtasks (Flink's
-/// /jobs/:jobid/vertices/:vid/subtasks/metrics?get=...&agg=...).
-struct AggregatedMetric {
-  std::string name;
-  int subtasks = 0;  // subtasks that have the metric
-  double min = 0;
-  double max = 0;
-  double avg = 0;
-  double sum = 0;
+/// The job manager's group of one job (scope jobmanager.job), with Flink's
+/// job metrics as gauges: numRestarts, fullRestarts, uptime, downtime,
+/// lastCheckpointDuration, lastCheckpointSize, numberOfCompletedCheckpoints,
+/// numberOfFailedCheckpoints, numberOfInProgressCheckpoints,
+/// totalNumberOfCheckpoints, lastCheckpointRestoreTimestamp (see
+/// JobMetricsSample). The figures are pulled from the job, not pushed by
+/// it: the registry calls the sampler, without its lock, right before the
+/// group is read (ReadJob, ReadAll), so the job's threads do no metric work.
+class JobMetricGroup final : public MetricGroupImpl {
+ public:
+  /// Returns the job's figures now; nullopt keeps the last ones (the job is
+  /// gone). Called on readers' threads, possibly concurrently; it may take
+  /// the job's locks but must not read or change the registry.
+  using Sampler = std::function<std::optional<JobMetricsSample>()>;
+
+  JobMetricGroup(std::shared_ptr<RegistryState> state, const std::string& host, const std::string& job_id,
+                 const std::string& job_name, Sampler sampler);
+  ~JobMetricGroup() override;
+
+ private:
+  /// The sampler and its latest figures; shared with readers refreshing
+  /// them, so the group may go meanwhile.
+  struct Figures {
+    Sampler sampler;
+    std::mutex mu;  // guards `last`; a leaf lock, also taken under the registry's
+    JobMetricsSample last;
+    void Refresh();
+    double Read(int64_t JobMetricsSample::*field);
+  };
+  std::shared_ptr<Figures> figures_;
+
+  friend class MetricRegistry;
 };
 
 enum class Aggregation { kMin, kMax, kAvg, kSum };
@@ -108,12 +124,14 @@ Result<std::vector<Aggregation>> ParseAggregations(std::string_view list);
 /// The value of `aggregation` in `metric`.
 double AggregatedValue(const AggregatedMetric& metric, Aggregation aggregation);
 
-class MetricRegistry {
+/// The metric groups of one process. As a MetricView it answers from the
+/// groups registered here only.
+class MetricRegistry final : public MetricView {
  public:
   explicit MetricRegistry(MetricRegistryOptions options = {});
   /// Stops the updater. Groups still alive stay valid (they are simply
   /// reported nowhere any more).
-  ~MetricRegistry();
+  ~MetricRegistry() override;
   MetricRegistry(const MetricRegistry&) = delete;
   MetricRegistry& operator=(const MetricRegistry&) = delete;
 
@@ -122,7 +140,11 @@ class MetricRegistry {
   // ---- groups (each registered until closed or destroyed) ----
   /// The job manager's own group (process metrics included).
   std::unique_ptr<MetricGroupImpl> CreateJobManagerGroup();
-  std::unique_ptr<JobMetricGroup> CreateJobGroup(const std::string& job_id, const std::string& job_name);
+  /// A job's group whose gauges show what `sampler` returns (see
+  /// JobMetricGroup). Without a sampler the gauges keep their initial
+  /// figures.
+  std::unique_ptr<JobMetricGroup> CreateJobGroup(const std::string& job_id, const std::string& job_name,
+                                                 JobMetricGroup::Sampler sampler = {});
   /// `slots_available` is read on the reporters' threads, under the
   /// registry's lock.
   std::unique_ptr<TaskManagerMetricGroup> CreateTaskManagerGroup(const std::string& tm_id, int slots_total,
@@ -137,33 +159,32 @@ class MetricRegistry {
   // ---- queries; `names` empty: every metric ----
   /// Every registered metric with its scope, for reporters.
   std::vector<ScopedMetricReading> ReadAll() const;
-  std::vector<MetricReading> ReadJobManager(const std::vector<std::string>& names = {}) const;
-  /// The job's job-manager metrics; NotFound when the job has no group.
+  /// The task manager and task groups, each with its metrics: what a
+  /// TaskManager process sends its JobManager.
+  std::vector<GroupReadings> ReadTaskManagerAndTaskGroups() const;
+
+  std::vector<MetricReading> ReadJobManager(const std::vector<std::string>& names = {}) const override;
   Result<std::vector<MetricReading>> ReadJob(const std::string& job_id,
-                                             const std::vector<std::string>& names = {}) const;
-  std::vector<std::string> TaskManagerIds() const;
+                                             const std::vector<std::string>& names = {}) const override;
+  std::vector<std::string> TaskManagerIds() const override;
   Result<std::vector<MetricReading>> ReadTaskManager(const std::string& tm_id,
-                                                     const std::vector<std::string>& names = {}) const;
-  /// One subtask's metrics (its latest attempt), named relative to the
-  /// task: "numRecordsIn", "<operator>.<metric>". NotFound when the
-  /// subtask has no registered group.
+                                                     const std::vector<std::string>& names = {}) const override;
   Result<std::vector<MetricReading>> ReadSubtask(const std::string& job_id, int vertex_id, int subtask_index,
-                                                 const std::vector<std::string>& names = {}) const;
-  /// Every subtask's metrics, named "<subtask>.<name>" like Flink's
-  /// /jobs/:jobid/vertices/:vid/metrics. NotFound when no subtask of the
-  /// vertex has a registered group.
+                                                 const std::vector<std::string>& names = {}) const override;
   Result<std::vector<MetricReading>> ReadVertex(const std::string& job_id, int vertex_id,
-                                                const std::vector<std::string>& names = {}) const;
-  /// Per metric name (relative to the task), min/max/avg/sum over the
-  /// vertex's subtasks; histograms are left out. NotFound as ReadVertex.
+                                                const std::vector<std::string>& names = {}) const override;
   Result<std::vector<AggregatedMetric>> AggregateSubtasks(const std::string& job_id, int vertex_id,
-                                                          const std::vector<std::string>& names = {}) const;
+                                                          const std::vector<std::string>& names = {}) const override;
 
  private:
   void Register(MetricGroupImpl& root);
-  /// The registered task groups of a vertex, the latest attempt per
-  /// subtask, by subtask index. REQUIRES: the lock is held.
-  std::vector<const MetricGroupImpl*> VertexGroupsLocked(const std::string& job_id, int vertex_id) const;
+  /// Takes new figures for the job groups (all, or `job_id`'s), without
+  /// the lock: samplers may wait for the jobs' locks.
+  void RefreshJobGroups(const std::string* job_id) const;
+  /// The readings of the registered roots `wanted` selects.
+  std::vector<GroupReadings> ReadGroups(const std::function<bool(const MetricGroupImpl&)>& wanted) const;
+  /// The task groups of a vertex, every attempt.
+  std::vector<GroupReadings> ReadVertexGroups(const std::string& job_id, int vertex_id) const;
   void UpdaterLoop();
 
   const std::string host_;

@@ -238,6 +238,7 @@ void AddAllHandlers(RestRouter& router, const RestContext& context) {
   AddClusterHandlers(router, context);
   AddJobHandlers(router, context);
   AddJarHandlers(router, context);
+  AddJobMetricHandlers(router, context);
 }
 
 }  // namespace freshet::internal

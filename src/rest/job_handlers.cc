@@ -1,5 +1,6 @@
-// /jobs/...: listing, details, plan, exceptions, checkpoint statistics,
-// savepoints and stop-with-savepoint, vertices; /savepoint-disposal.
+// /jobs/...: listing, details, plan, exceptions, checkpoint statistics and
+// checkpoints on request, savepoints and stop-with-savepoint, vertices;
+// /savepoint-disposal.
 
 #include <fmt/format.h>
 
@@ -411,6 +412,31 @@ RestResponse OperationResponse(const AsyncOperation& op, bool with_location) {
   return JsonResponse(200, {{"status", {{"id", "COMPLETED"}}}, {"operation", operation}});
 }
 
+/// A checkpoint on request: its id once completed (Flink's
+/// CheckpointInfo), or why it failed.
+RestResponse CheckpointOperationResponse(const AsyncOperation& op) {
+  if (!op.done) return JsonResponse(200, {{"status", {{"id", "IN_PROGRESS"}}}, {"operation", nullptr}});
+  nlohmann::json operation = nlohmann::json::object();
+  if (op.failure) {
+    operation["failure-cause"] = FailureCause(*op.failure);
+  } else {
+    operation["checkpointId"] = op.checkpoint_id;
+  }
+  return JsonResponse(200, {{"status", {{"id", "COMPLETED"}}}, {"operation", operation}});
+}
+
+/// The `checkpointType` of a checkpoint request; absent means CONFIGURED.
+Result<CheckpointType> CheckpointTypeField(const nlohmann::json& body) {
+  FRESHET_ASSIGN_OR_RETURN(std::optional<std::string> text, StringField(body, "checkpointType"));
+  if (!text) return CheckpointType::kConfigured;
+  for (CheckpointType type : {CheckpointType::kConfigured, CheckpointType::kFull, CheckpointType::kIncremental}) {
+    if (*text == CheckpointTypeName(type)) return type;
+  }
+  std::string shown = text->size() > 40 ? text->substr(0, 40) + "..." : *text;
+  return Status::InvalidArgument(fmt::format(
+      "field 'checkpointType' is '{}'; it must be CONFIGURED, FULL or INCREMENTAL", shown));
+}
+
 RestResponse Accepted(const std::string& request_id) { return JsonResponse(202, {{"request-id", request_id}}); }
 
 }  // namespace
@@ -471,11 +497,15 @@ void AddJobHandlers(RestRouter& router, const RestContext& ctx) {
   });
 
   router.Add("POST", "/jobs/:jobid/checkpoints", [&dispatcher](const RestRequest& req) {
-    Result<JobDetails> job = FindJob(dispatcher, req);
-    if (!job.IsOk()) return ErrorResponse(job.GetStatus());
-    return ErrorResponse(501, "triggering a checkpoint on request is not supported yet: checkpoints are taken "
-                              "every execution.checkpointing.interval; take a savepoint (POST "
-                              "/jobs/:jobid/savepoints) for a snapshot now");
+    Result<std::string> job_id = HexIdParam(req, "jobid", "job id");
+    if (!job_id.IsOk()) return ErrorResponse(job_id.GetStatus());
+    Result<nlohmann::json> body = JsonBody(req);
+    if (!body.IsOk()) return ErrorResponse(body.GetStatus());
+    Result<CheckpointType> type = CheckpointTypeField(*body);
+    if (!type.IsOk()) return ErrorResponse(type.GetStatus());
+    Result<std::string> trigger = dispatcher.TriggerCheckpoint(*job_id, *type);
+    if (!trigger.IsOk()) return ErrorResponse(trigger.GetStatus());
+    return Accepted(*trigger);
   });
 
   router.Add("GET", "/jobs/:jobid/checkpoints/config", [&dispatcher](const RestRequest& req) {
@@ -503,6 +533,17 @@ void AddJobHandlers(RestRouter& router, const RestContext& ctx) {
     }
     return ErrorResponse(404, fmt::format("job {} has no statistics of checkpoint {} (the latest 100 are kept)",
                                           job->summary.job_id, id));
+  });
+
+  // The router matches /checkpoints/config (a literal segment) before this.
+  router.Add("GET", "/jobs/:jobid/checkpoints/:triggerid", [&dispatcher](const RestRequest& req) {
+    Result<std::string> job_id = HexIdParam(req, "jobid", "job id");
+    if (!job_id.IsOk()) return ErrorResponse(job_id.GetStatus());
+    Result<std::string> trigger_id = HexIdParam(req, "triggerid", "trigger id");
+    if (!trigger_id.IsOk()) return ErrorResponse(trigger_id.GetStatus());
+    Result<AsyncOperation> op = dispatcher.CheckpointOperation(*job_id, *trigger_id);
+    if (!op.IsOk()) return ErrorResponse(op.GetStatus());
+    return CheckpointOperationResponse(*op);
   });
 
   router.Add("POST", "/jobs/:jobid/savepoints", [&dispatcher](const RestRequest& req) {

@@ -5,7 +5,8 @@
 #include <cmath>
 #include <set>
 
-#include "metrics/metric_registry.h"
+#include "metrics/metric_view.h"
+#include "rest/rest_handlers.h"
 
 namespace freshet::internal {
 
@@ -25,25 +26,30 @@ std::vector<RestMetric> FromResult(const Result<std::vector<MetricReading>>& rea
 
 }  // namespace
 
-std::vector<RestMetric> ReadJobManagerMetrics(const MetricRegistry* registry) {
-  if (registry == nullptr) return {};
-  return FromReadings(registry->ReadJobManager());
+std::vector<RestMetric> ReadJobMetrics(const MetricView* metrics, const std::string& job_id) {
+  if (metrics == nullptr) return {};
+  return FromResult(metrics->ReadJob(job_id));
 }
 
-std::vector<RestMetric> ReadTaskManagerMetrics(const MetricRegistry* registry, const std::string& tm_id) {
-  if (registry == nullptr) return {};
-  return FromResult(registry->ReadTaskManager(tm_id));
+std::vector<RestMetric> ReadJobManagerMetrics(const MetricView* metrics) {
+  if (metrics == nullptr) return {};
+  return FromReadings(metrics->ReadJobManager());
 }
 
-std::vector<RestMetric> ReadVertexMetrics(const MetricRegistry* registry, const std::string& job_id, int vertex) {
-  if (registry == nullptr) return {};
-  return FromResult(registry->ReadVertex(job_id, vertex));
+std::vector<RestMetric> ReadTaskManagerMetrics(const MetricView* metrics, const std::string& tm_id) {
+  if (metrics == nullptr) return {};
+  return FromResult(metrics->ReadTaskManager(tm_id));
 }
 
-std::vector<RestMetric> ReadSubtaskMetrics(const MetricRegistry* registry, const std::string& job_id, int vertex,
+std::vector<RestMetric> ReadVertexMetrics(const MetricView* metrics, const std::string& job_id, int vertex) {
+  if (metrics == nullptr) return {};
+  return FromResult(metrics->ReadVertex(job_id, vertex));
+}
+
+std::vector<RestMetric> ReadSubtaskMetrics(const MetricView* metrics, const std::string& job_id, int vertex,
                                            int subtask) {
-  if (registry == nullptr) return {};
-  return FromResult(registry->ReadSubtask(job_id, vertex, subtask));
+  if (metrics == nullptr) return {};
+  return FromResult(metrics->ReadSubtask(job_id, vertex, subtask));
 }
 
 std::string MetricValueText(double value) {
@@ -75,10 +81,22 @@ RestResponse MetricsResponse(const RestRequest& request, const std::vector<RestM
   return JsonResponse(200, out);
 }
 
-nlohmann::json TaskManagerMetricsObject(const MetricRegistry* registry, const std::string& tm_id) {
+nlohmann::json TaskManagerMetricsObject(const MetricView* metrics, const std::string& tm_id) {
   nlohmann::json out = nlohmann::json::object();
-  for (const RestMetric& m : ReadTaskManagerMetrics(registry, tm_id)) out[m.id] = m.value;
+  for (const RestMetric& m : ReadTaskManagerMetrics(metrics, tm_id)) out[m.id] = m.value;
   return out;
+}
+
+void AddJobMetricHandlers(RestRouter& router, const RestContext& context) {
+  const RestContext& ctx = context;
+  router.Add("GET", "/jobs/:jobid/metrics", [&ctx](const RestRequest& req) {
+    Result<std::string> job_id = HexIdParam(req, "jobid", "job id");
+    if (!job_id.IsOk()) return ErrorResponse(job_id.GetStatus());
+    // Known jobs only, so a typo is a 404 rather than an empty list.
+    Result<JobDetails> job = ctx.dispatcher->Job(*job_id);
+    if (!job.IsOk()) return ErrorResponse(job.GetStatus());
+    return MetricsResponse(req, ReadJobMetrics(ctx.metrics, *job_id));
+  });
 }
 
 }  // namespace freshet::internal

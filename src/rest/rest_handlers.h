@@ -19,7 +19,7 @@
 
 namespace freshet::internal {
 
-class MetricRegistry;
+class MetricView;
 
 /// What the handlers work on. Outlives the router that holds them.
 struct RestContext {
@@ -30,9 +30,10 @@ struct RestContext {
   std::string log_dir;
   /// "http://host:port" of the endpoint, once bound.
   std::function<std::string()> address;
-  /// Metrics of jobs, tasks and processes; nullptr: the metric endpoints
+  /// Metrics of jobs, tasks and processes (a MetricRegistry, or the
+  /// JobManager process's MetricFetcher); nullptr: the metric endpoints
   /// answer with empty lists.
-  const MetricRegistry* metrics = nullptr;
+  const MetricView* metrics = nullptr;
 };
 
 void AddClusterHandlers(RestRouter& router, const RestContext& context);

@@ -47,16 +47,24 @@ void RestRouter::Add(const std::string& method, const std::string& pattern, Rest
 RestResponse RestRouter::Handle(RestRequest request) const {
   std::vector<std::string> segments = Segments(request.path);
   std::set<std::string> allowed;
+  // Of the routes that match, the one with the most literal segments wins
+  // (then the first added): /jobs/:jobid/checkpoints/config before
+  // /jobs/:jobid/checkpoints/:triggerid, whatever the order of Add.
+  const Route* best = nullptr;
+  int best_literals = -1;
+  std::map<std::string, std::string> best_params;
   for (const Route& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     std::map<std::string, std::string> params;
     bool match = true;
+    int literals = 0;
     for (size_t i = 0; i < segments.size() && match; ++i) {
       const std::string& want = route.segments[i];
       if (!want.empty() && want[0] == ':') {
         params[want.substr(1)] = segments[i];
       } else {
         match = want == segments[i];
+        ++literals;
       }
     }
     if (!match) continue;
@@ -64,7 +72,15 @@ RestResponse RestRouter::Handle(RestRequest request) const {
       allowed.insert(route.method);
       continue;
     }
-    request.params = std::move(params);
+    if (literals > best_literals) {
+      best = &route;
+      best_literals = literals;
+      best_params = std::move(params);
+    }
+  }
+  if (best != nullptr) {
+    const Route& route = *best;
+    request.params = std::move(best_params);
     try {
       return route.handler(request);
     } catch (const std::exception& e) {

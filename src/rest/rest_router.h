@@ -50,8 +50,10 @@ using RestHandler = std::function<RestResponse(const RestRequest&)>;
 
 /// Matches requests to handlers by method and path pattern. Patterns are
 /// '/'-separated; a segment ":name" matches any one non-empty segment and
-/// is passed on as a parameter. Add every route before the first Handle;
-/// Handle is then safe from any number of threads.
+/// is passed on as a parameter. When several routes match, the one with
+/// the most literal segments wins (then the first added), so
+/// `/a/:x/config` takes precedence over `/a/:x/:id`. Add every route before
+/// the first Handle; Handle is then safe from any number of threads.
 class RestRouter {
  public:
   void Add(const std::string& method, const std::string& pattern, RestHandler handler);

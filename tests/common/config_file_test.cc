@@ -275,6 +275,7 @@ TEST(ConfigOptionsTest, MalformedValuesOfEveryTypeAreRejected) {
       {"heartbeat.interval", "10 parsecs", "is not a duration"},
       {"heartbeat.timeout", "", "is not a duration"},
       {"state.backend.rocksdb.memory.fixed-per-slot", "lots", "is not a memory size"},
+      {"taskmanager.memory.process.size", "big", "is not a memory size"},
       {"state.backend.type", "rocksdbx", "is not one of hashmap, rocksdb"},
       {"execution.checkpointing.mode", "twice", "is not one of EXACTLY_ONCE, AT_LEAST_ONCE"},
       {"restart-strategy.exponential-delay.jitter-factor", "a lot", "is not a number"},
@@ -302,6 +303,10 @@ TEST(ConfigOptionsTest, WellFormedValuesOfEveryTypeAreAccepted) {
       {"heartbeat.timeout", "1 min"},
       {"heartbeat.timeout", "60000"},
       {"state.backend.rocksdb.memory.fixed-per-slot", "64 mb"},
+      // Flink's default configuration file sizes the processes like this.
+      {"jobmanager.memory.process.size", "1600m"},
+      {"taskmanager.memory.process.size", "1728m"},
+      {"taskmanager.memory.flink.size", "1280 mb"},
       {"state.backend.type", "ROCKSDB"},
       {"restart-strategy", "fixed-delay"},
       {"metrics.reporter.prom.port", "9249"},

@@ -211,5 +211,96 @@ TEST_F(ClusterProcessTest, JobResumesExactlyOnceAfterATaskManagerIsKilled) {
   EXPECT_EQ(jm_.Stop(SIGTERM), 0);
 }
 
+
+TEST_F(ClusterProcessTest, RestShowsTaskMetricsFetchedFromTaskManagersAndALostOneDoesNotHangIt) {
+  StartJobManager();
+  FreshetProcess tm1, tm2;
+  StartTaskManager(tm1, "tm-1");
+  StartTaskManager(tm2, "tm-2");
+  ASSERT_TRUE(WaitUntil([&] { return TaskManagerCount() == 2; })) << GetJson("/taskmanagers").dump();
+
+  // Parallelism 2 over two one-slot TaskManagers: every subtask runs in a
+  // TaskManager process, none in the JobManager's.
+  auto [code, out] = Cli("run -d -m 127.0.0.1:" + std::to_string(rest_port_) + " -p 2 " + JobPath("ticker_job") +
+                         " --rate 2000 --keys 64 --output " + dir_.Sub("ticks"));
+  ASSERT_EQ(code, 0) << out << test_support::ReadFile(dir_.Sub("jobmanager.err"));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("JobID ([0-9a-f]{32})"))) << out;
+  const std::string job_id = m[1].str();
+  ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == "RUNNING"; })) << GetJson("/jobs/" + job_id).dump();
+
+  // The keyed vertex reads records over the network in both subtasks:
+  // numRecordsIn of each, as the TaskManagers count them.
+  nlohmann::json vertices = GetJson("/jobs/" + job_id)["vertices"];
+  ASSERT_EQ(vertices.size(), 2u) << vertices.dump();
+  std::string keyed;
+  for (const nlohmann::json& v : vertices) {
+    if (v.value("name", "").find("Source") == std::string::npos) keyed = v.value("id", "");
+  }
+  ASSERT_FALSE(keyed.empty()) << vertices.dump();
+  const std::string vertex_path = "/jobs/" + job_id + "/vertices/" + keyed;
+  auto records_in = [&](int subtask) -> int64_t {
+    nlohmann::json r = GetJson(vertex_path + "/metrics?get=" + std::to_string(subtask) + ".numRecordsIn");
+    if (!r.is_array() || r.size() != 1) return -1;
+    return std::stoll(r[0].value("value", "-1"));
+  };
+  EXPECT_TRUE(WaitUntil([&] { return records_in(0) > 0 && records_in(1) > 0; }, std::chrono::seconds(60)))
+      << GetJson(vertex_path + "/metrics").dump();
+  // The vertex details read the same metrics per subtask.
+  EXPECT_TRUE(WaitUntil([&] {
+    nlohmann::json details = GetJson(vertex_path);
+    if (!details.contains("subtasks") || details["subtasks"].size() != 2) return false;
+    for (const nlohmann::json& st : details["subtasks"]) {
+      if (st["metrics"].value("read-records", int64_t{0}) <= 0) return false;
+    }
+    return true;
+  })) << GetJson(vertex_path).dump();
+  // A TaskManager's own metrics, from its process.
+  nlohmann::json slots = GetJson("/taskmanagers/tm-1/metrics?get=taskSlotsTotal");
+  ASSERT_EQ(slots.size(), 1u) << slots.dump();
+  EXPECT_EQ(slots[0].value("value", ""), "1");
+  // The job's metrics live in the JobManager, on REST and Prometheus.
+  nlohmann::json restarts = GetJson("/jobs/" + job_id + "/metrics?get=numRestarts");
+  ASSERT_EQ(restarts.size(), 1u) << restarts.dump();
+  EXPECT_EQ(restarts[0].value("value", ""), "0");
+  {
+    httplib::Client client("127.0.0.1", jm_prometheus_port_);
+    auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_THAT(scrape->body, HasSubstr("freshet_jobmanager_job_numRestarts"));
+    EXPECT_THAT(scrape->body, HasSubstr(job_id));
+  }
+
+  // tm-2 hangs (SIGSTOP): its answer never comes, and the metric requests
+  // still return, bounded by the fetch timeout.
+  // Requests go on for longer than the fetcher's update interval (1 s), so
+  // at least one fetch asks tm-2 while it hangs.
+  ::kill(tm2.Pid(), SIGSTOP);
+  auto stopped = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3 || std::chrono::steady_clock::now() - stopped < std::chrono::milliseconds(1500); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    httplib::Client client("127.0.0.1", rest_port_);
+    client.set_read_timeout(std::chrono::seconds(60));
+    auto r = client.Get(vertex_path + "/metrics");
+    auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->status == 200 || r->status == 404) << r->status << " " << r->body;
+    EXPECT_LT(took, std::chrono::seconds(15)) << "request " << i;
+  }
+  // Killed: lost by heartbeat timeout; its metrics are simply gone.
+  ::kill(tm2.Pid(), SIGKILL);
+  EXPECT_TRUE(WaitUntil([&] { return TaskManagerCount() == 1; }, std::chrono::seconds(20)));
+  EXPECT_TRUE(WaitUntil([&] {
+    httplib::Client client("127.0.0.1", rest_port_);
+    auto r = client.Get("/taskmanagers/tm-2/metrics");
+    return r && (r->status == 404 || r->body == "[]");
+  }));
+  nlohmann::json tm1_slots = GetJson("/taskmanagers/tm-1/metrics?get=taskSlotsTotal");
+  EXPECT_EQ(tm1_slots.size(), 1u) << tm1_slots.dump();
+
+  EXPECT_EQ(tm1.Stop(SIGTERM), 0);
+  EXPECT_EQ(jm_.Stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace freshet::internal

@@ -4,8 +4,12 @@
 // and rebuild; a lost TaskManager fails its tasks and the job resumes from
 // its latest checkpoint on the TaskManagers left and newly registered.
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,8 +20,11 @@
 #include "cluster/job_master.h"
 #include "cluster/mini_cluster.h"
 #include "cluster/rpc/job_manager_service.h"
+#include "cluster/rpc/remote_task_executor.h"
 #include "cluster/taskmanager/task_manager_runner.h"
 #include "deploy/deploy_env.h"
+#include "metrics/metric_registry.h"
+#include "rest/metric_fetcher.h"
 #include "support/committed_files.h"
 #include "support/temp_dir.h"
 
@@ -177,6 +184,82 @@ TEST_F(ControlPlaneTest, LostTaskManagerIsReplacedAndTheJobResumesExactlyOnce) {
   // duplicate ever seen by the checker's (restored) state.
   deploy_test::ExpectExactlyOnce(deploy_test::ReadOracleOutput(output.string()), kKeys, kPerKey);
   EXPECT_GT(tms_[2]->Executor().Network()->Stats().data_buffers_sent, 0) << "the replacement ran tasks";
+}
+
+
+TEST_F(ControlPlaneTest, MetricFetcherReadsTaskManagersAndSkipsOnesThatDoNotAnswer) {
+  StartTaskManager(1, "tm-a");
+  StartTaskManager(1, "tm-b");
+  ASSERT_TRUE(jm_->WaitForTaskManagers(2, std::chrono::seconds(20)));
+  auto job = Job("ticker_job", {"--rate", "2000", "--keys", "64", "--output", (fs::path(dir_.Path()) / "t").string()},
+                 {{"parallelism.default", "2"}});
+  JobMaster master(job, [this] { return jm_->Gateways(); }, Clock::System());
+  ASSERT_TRUE(master.Start().IsOk());
+  int keyed = -1;
+  for (const JobVertex& v : job->vertices) {
+    if (!v.is_source) keyed = v.id;
+  }
+  ASSERT_GE(keyed, 0);
+
+  // A TaskManager that accepts connections and never answers (hung).
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto hung = std::make_shared<RemoteTaskExecutor>(
+      TaskManagerInfo{"tm-hung", "127.0.0.1", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "", 1, 0});
+
+  MetricRegistry local;  // the JobManager's own: none of the job's tasks
+  MetricFetcherOptions options;
+  options.update_interval = std::chrono::milliseconds(0);  // every read fetches
+  options.timeout = std::chrono::milliseconds(500);
+  MetricFetcher fetcher(
+      local,
+      [&] {
+        std::vector<std::shared_ptr<RemoteTaskExecutor>> tms = jm_->TaskManagers();
+        tms.push_back(hung);
+        return tms;
+      },
+      options);
+  auto records_in = [&](int subtask) -> double {
+    Result<std::vector<MetricReading>> r = fetcher.ReadSubtask(job->job_id, keyed, subtask, {"numRecordsIn"});
+    return r.IsOk() && r->size() == 1 ? r->front().value : -1;
+  };
+  EXPECT_TRUE(deploy_test::WaitUntil([&] { return records_in(0) > 0 && records_in(1) > 0; },
+                                     std::chrono::seconds(60)));
+  EXPECT_EQ(local.ReadVertex(job->job_id, keyed).GetStatus().Code(), StatusCode::kNotFound);
+  Result<std::vector<MetricReading>> vertex = fetcher.ReadVertex(job->job_id, keyed, {"0.numRecordsIn"});
+  ASSERT_TRUE(vertex.IsOk()) << vertex.GetStatus().Message();
+  EXPECT_EQ(vertex->size(), 1u);
+  Result<std::vector<AggregatedMetric>> sum = fetcher.AggregateSubtasks(job->job_id, keyed, {"numRecordsIn"});
+  ASSERT_TRUE(sum.IsOk() && sum->size() == 1u);
+  EXPECT_EQ(sum->front().subtasks, 2);
+  EXPECT_THAT(fetcher.TaskManagerIds(), ::testing::UnorderedElementsAre("tm-a", "tm-b"));
+  Result<std::vector<MetricReading>> slots = fetcher.ReadTaskManager("tm-a", {"taskSlotsTotal"});
+  ASSERT_TRUE(slots.IsOk() && slots->size() == 1u);
+  EXPECT_EQ(slots->front().value, 1);
+
+  // The hung one is waited for up to the timeout, once per fetch.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(fetcher.FetchNow(), 2);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_EQ(fetcher.ReadTaskManager("tm-hung").GetStatus().Code(), StatusCode::kNotFound);
+
+  // A TaskManager that is gone has no metrics; the others still do.
+  tms_[1]->Stop();
+  EXPECT_TRUE(deploy_test::WaitUntil(
+      [&] { return fetcher.ReadTaskManager("tm-b").GetStatus().Code() == StatusCode::kNotFound; }));
+  EXPECT_TRUE(fetcher.ReadTaskManager("tm-a").IsOk());
+  master.Cancel();
+  EXPECT_TRUE(master.Wait(Duration(60'000)).has_value());
+  ::close(silent);
 }
 
 }  // namespace

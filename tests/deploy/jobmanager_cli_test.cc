@@ -1,6 +1,7 @@
 // A JobManager process (`freshet jobmanager`) driven by the CLI's cluster
 // verbs, as a user drives one: run (attached and detached), list,
-// savepoint, stop, cancel, savepoint disposal; clean exit on SIGTERM.
+// savepoint, checkpoint, stop, cancel, savepoint disposal; clean exit on
+// SIGTERM.
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +38,13 @@ std::string SubmittedJobId(const std::string& output) {
   std::smatch m;
   if (!std::regex_search(output, m, std::regex("submitted with JobID ([0-9a-f]{32})"))) return "";
   return m[1].str();
+}
+
+/// "Checkpoint <n> for job <id> completed." -> n (-1: no such line).
+int64_t CompletedCheckpointId(const std::string& output, const std::string& job_id) {
+  std::smatch m;
+  if (!std::regex_search(output, m, std::regex("Checkpoint ([0-9]+) for job " + job_id + " completed\\."))) return -1;
+  return std::stoll(m[1].str());
 }
 
 /// "Savepoint completed. Path: <path>" -> path.
@@ -142,8 +151,8 @@ TEST_F(JobManagerCliTest, CliRunsListsSavepointsStopsAndCancelsJobs) {
   std::string resumed = SubmittedJobId(resume_out);
   EXPECT_EQ(GetJson("/jobs/" + resumed + "/checkpoints")["latest"]["restored"]["external_path"], stopped);
   auto [checkpoint_code, checkpoint_out] = Cli("checkpoint -m " + m + " " + resumed);
-  EXPECT_EQ(checkpoint_code, 1);
-  EXPECT_THAT(checkpoint_out, HasSubstr("not supported yet"));
+  EXPECT_EQ(checkpoint_code, 0) << checkpoint_out;
+  EXPECT_GE(CompletedCheckpointId(checkpoint_out, resumed), 1) << checkpoint_out;
   auto [cancel_code, cancel_out] = Cli("cancel -m " + m + " " + resumed);
   ASSERT_EQ(cancel_code, 0) << cancel_out;
   EXPECT_THAT(cancel_out, HasSubstr("Cancelled job " + resumed + " (CANCELED)"));
@@ -180,6 +189,66 @@ TEST_F(JobManagerCliTest, CliRunsListsSavepointsStopsAndCancelsJobs) {
   std::string log = test_support::ReadFile(dir_.Sub("log/freshet-jobmanager.log"));
   EXPECT_THAT(log, HasSubstr("received SIGTERM"));
   EXPECT_THAT(log, HasSubstr("job " + SubmittedJobId(last_out) + " ended: CANCELED"));
+}
+
+TEST_F(JobManagerCliTest, CliTakesCheckpointsOnRequest) {
+  std::string m = StartJobManager("taskmanager.numberOfTaskSlots: 2\n"
+                                  "env.log.dir: " + dir_.Sub("log") + "\n"
+                                  "web.upload.dir: " + dir_.Sub("uploads") + "\n",
+                                  {"rest.port=0"});
+  ASSERT_FALSE(m.empty());
+  // Periodic checkpoints an hour apart: the checkpoints below are the CLI's.
+  auto [run_code, run_out] = Cli("run -m " + m + " -d -p 2 -D execution.checkpointing.interval=1h" +
+                                 " -D state.checkpoints.num-retained=2 -D state.checkpoints.dir=" +
+                                 dir_.Sub("checkpoints") + " " + JobPath("ticker_job") + " --rate 300 --output " +
+                                 dir_.Sub("ticks"));
+  ASSERT_EQ(run_code, 0) << run_out;
+  std::string job = SubmittedJobId(run_out);
+  ASSERT_FALSE(job.empty()) << run_out;
+  ASSERT_TRUE(WaitUntil([&] { return GetJson("/jobs/" + job)["state"] == "RUNNING"; }));
+
+  auto [code, out] = Cli("checkpoint -m " + m + " " + job);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("Triggering checkpoint for job " + job));
+  int64_t first = CompletedCheckpointId(out, job);
+  ASSERT_GE(first, 1) << out;
+  nlohmann::json stats = GetJson("/jobs/" + job + "/checkpoints");
+  EXPECT_EQ(stats["counts"]["completed"], 1) << stats.dump();
+  EXPECT_EQ(stats["latest"]["completed"]["id"], first) << stats.dump();
+  EXPECT_EQ(stats["latest"]["completed"]["status"], "COMPLETED");
+
+  auto [full_code, full_out] = Cli("checkpoint --full -m " + m + " " + job);
+  ASSERT_EQ(full_code, 0) << full_out;
+  EXPECT_THAT(full_out, HasSubstr("Triggering full checkpoint for job " + job));
+  int64_t second = CompletedCheckpointId(full_out, job);
+  EXPECT_GT(second, first) << full_out;
+  stats = GetJson("/jobs/" + job + "/checkpoints");
+  EXPECT_EQ(stats["counts"]["completed"], 2) << stats.dump();
+  std::set<int64_t> completed;
+  for (const nlohmann::json& c : stats["history"]) {
+    if (c["status"] == "COMPLETED") completed.insert(c["id"].get<int64_t>());
+  }
+  EXPECT_EQ(completed, (std::set<int64_t>{first, second})) << stats.dump();
+
+  // Errors: an unknown job, a malformed id; both exit 1 and say why.
+  std::string unknown(32, 'e');
+  auto [gone, gone_out] = Cli("checkpoint -m " + m + " " + unknown);
+  EXPECT_EQ(gone, 1);
+  EXPECT_THAT(gone_out, HasSubstr("job " + unknown + " was not found (HTTP 404)"));
+  EXPECT_EQ(CompletedCheckpointId(gone_out, unknown), -1) << gone_out;
+  auto [bad, bad_out] = Cli("checkpoint -m " + m + " --fast " + job);
+  EXPECT_EQ(bad, 1);
+  EXPECT_THAT(bad_out, HasSubstr("unknown option '--fast'"));
+  auto [none, none_out] = Cli("checkpoint -m " + m);
+  EXPECT_EQ(none, 1);
+  EXPECT_THAT(none_out, HasSubstr("give exactly one job id"));
+
+  auto [cancel_code, cancel_out] = Cli("cancel -m " + m + " " + job);
+  ASSERT_EQ(cancel_code, 0) << cancel_out;
+  auto [ended, ended_out] = Cli("checkpoint -m " + m + " " + job);
+  EXPECT_EQ(ended, 1);
+  EXPECT_THAT(ended_out, HasSubstr("checkpoints need a running job (HTTP 409)"));
+  EXPECT_EQ(jm_.Stop(SIGTERM), 0);
 }
 
 TEST_F(JobManagerCliTest, CliSaysWhenTheJobManagerIsUnreachable) {

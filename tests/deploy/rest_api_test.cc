@@ -13,10 +13,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "cluster/job_library.h"
 #include "cluster/jobmanager/dispatcher.h"
+#include "metrics/metric_registry.h"
 #include "deploy/deploy_env.h"
 #include "rest/rest_server.h"
 #include "support/temp_dir.h"
@@ -131,6 +133,19 @@ class RestApiTest : public ::testing::Test {
       return a.status != 200 || a.body["status"]["id"] == "COMPLETED";
     });
     EXPECT_TRUE(done) << "savepoint " << trigger << " still in progress: " << a.text;
+    return a;
+  }
+
+  /// Waits for a checkpoint on request; returns its final answer.
+  Answer AwaitCheckpoint(const std::string& job_id, const std::string& trigger) {
+    Answer a;
+    bool done = WaitUntil(
+        [&] {
+          a = Get("/jobs/" + job_id + "/checkpoints/" + trigger);
+          return a.status != 200 || a.body["status"]["id"] == "COMPLETED";
+        },
+        std::chrono::seconds(120));
+    EXPECT_TRUE(done) << "checkpoint " << trigger << " still in progress: " << a.text;
     return a;
   }
 
@@ -391,6 +406,107 @@ TEST_F(RestApiTest, SavepointsStopWithSavepointAndResume) {
   ExpectError(Post("/jars/" + jar + "/run", bad), 404, "no-such-savepoint");
 }
 
+TEST_F(RestApiTest, TriggersCheckpointsOnRequest) {
+  std::string jar = Upload("ticker_job");
+  // A periodic interval of an hour: every checkpoint below is one requested.
+  nlohmann::json hourly = {{"execution.checkpointing.interval", "1 h"},
+                           {"state.checkpoints.dir", dir_.Sub("checkpoints")},
+                           {"state.checkpoints.num-retained", "3"}};
+  std::string job = Run(jar, TickerRun(2, hourly));
+  ASSERT_TRUE(WaitForState(job, "RUNNING"));
+  EXPECT_EQ(Get("/jobs/" + job + "/checkpoints").body["counts"]["completed"], 0);
+
+  // No body: CONFIGURED.
+  Answer trigger = Post("/jobs/" + job + "/checkpoints", std::string());
+  ASSERT_EQ(trigger.status, 202) << trigger.text;
+  std::string trigger_id = trigger.body.value("request-id", "");
+  ASSERT_THAT(trigger_id, ::testing::MatchesRegex("[0-9a-f]{32}"));
+  Answer done = AwaitCheckpoint(job, trigger_id);
+  ASSERT_EQ(done.status, 200) << done.text;
+  ASSERT_FALSE(done.body["operation"].contains("failure-cause")) << done.text;
+  ASSERT_TRUE(done.body["operation"]["checkpointId"].is_number_integer()) << done.text;
+  int64_t first = done.body["operation"]["checkpointId"];
+  EXPECT_GE(first, 1);
+
+  // It is a regular checkpoint: in the history, completed, not a savepoint.
+  Answer stats = Get("/jobs/" + job + "/checkpoints");
+  ASSERT_EQ(stats.status, 200);
+  EXPECT_EQ(stats.body["counts"]["completed"], 1) << stats.text;
+  EXPECT_EQ(stats.body["latest"]["completed"]["id"], first) << stats.text;
+  bool listed = false;
+  for (const nlohmann::json& c : stats.body["history"]) {
+    if (c["id"] != first) continue;
+    listed = true;
+    EXPECT_EQ(c["status"], "COMPLETED");
+    EXPECT_EQ(c["is_savepoint"], false);
+    EXPECT_EQ(c["num_acknowledged_subtasks"], 4);
+    EXPECT_TRUE(fs::exists(fs::path(c["external_path"].get<std::string>()) / "_metadata")) << c.dump();
+  }
+  EXPECT_TRUE(listed) << stats.text;
+
+  // FULL: a heap-state job's checkpoints are full ones; the ids go on.
+  Answer full = Post("/jobs/" + job + "/checkpoints", nlohmann::json{{"checkpointType", "FULL"}});
+  ASSERT_EQ(full.status, 202) << full.text;
+  Answer full_done = AwaitCheckpoint(job, full.body["request-id"]);
+  ASSERT_TRUE(full_done.body["operation"].contains("checkpointId")) << full_done.text;
+  int64_t second = full_done.body["operation"]["checkpointId"];
+  EXPECT_GT(second, first);
+  EXPECT_EQ(Get("/jobs/" + job + "/checkpoints").body["counts"]["completed"], 2);
+  // The other /checkpoints/... paths still answer as before.
+  Answer detail = Get("/jobs/" + job + "/checkpoints/details/" + std::to_string(second));
+  ASSERT_EQ(detail.status, 200) << detail.text;
+  EXPECT_EQ(detail.body["status"], "COMPLETED");
+  Answer config = Get("/jobs/" + job + "/checkpoints/config");
+  ASSERT_EQ(config.status, 200) << config.text;
+  EXPECT_EQ(config.body["interval"], 3600000);
+
+  // Bad requests, named.
+  ExpectError(Post("/jobs/" + job + "/checkpoints", nlohmann::json{{"checkpointType", "SOMETIMES"}}), 400,
+              "'checkpointType' is 'SOMETIMES'");
+  ExpectError(Post("/jobs/" + job + "/checkpoints", nlohmann::json{{"checkpointType", "full"}}), 400, "'full'");
+  ExpectError(Post("/jobs/" + job + "/checkpoints", nlohmann::json{{"checkpointType", 1}}), 400,
+              "'checkpointType' must be a string");
+  ExpectError(Post("/jobs/" + job + "/checkpoints", std::string("{\"checkpointType\"")), 400, "not valid JSON");
+  ExpectError(Post("/jobs/" + job + "/checkpoints", nlohmann::json{{"checkpointType", "INCREMENTAL"}}), 409,
+              "state.backend.incremental");
+  ExpectError(Post("/jobs/not-a-job/checkpoints", nlohmann::json::object()), 400, "not a valid job id");
+  std::string unknown = "0123456789abcdef0123456789abcdef";
+  ExpectError(Post("/jobs/" + unknown + "/checkpoints", nlohmann::json::object()), 404, "was not found");
+  ExpectError(Get("/jobs/" + unknown + "/checkpoints/" + trigger_id), 404, "was not found");
+  ExpectError(Get("/jobs/" + job + "/checkpoints/" + unknown), 404, "has no checkpoint operation");
+  ExpectError(Get("/jobs/" + job + "/checkpoints/xyz"), 400, "not a valid trigger id");
+  ExpectError(Delete("/jobs/" + job + "/checkpoints/" + trigger_id), 405, "allowed: GET");
+  // Savepoint and checkpoint operations are told apart.
+  ExpectError(Get("/jobs/" + job + "/savepoints/" + trigger_id), 404, "has no savepoint operation");
+  EXPECT_EQ(Get("/jobs/" + job + "/checkpoints").body["counts"]["completed"], 2) << "refusals start nothing";
+
+  // Periodic checkpointing off but a checkpoint directory: allowed, as in Flink.
+  std::string manual_only = Run(jar, TickerRun(1, {{"state.checkpoints.dir", dir_.Sub("manual")}}));
+  ASSERT_TRUE(WaitForState(manual_only, "RUNNING"));
+  Answer manual = Post("/jobs/" + manual_only + "/checkpoints", nlohmann::json::object());
+  ASSERT_EQ(manual.status, 202) << manual.text;
+  Answer manual_done = AwaitCheckpoint(manual_only, manual.body["request-id"]);
+  ASSERT_TRUE(manual_done.body["operation"].contains("checkpointId")) << manual_done.text;
+  EXPECT_EQ(Get("/jobs/" + manual_only + "/checkpoints").body["latest"]["completed"]["id"],
+            manual_done.body["operation"]["checkpointId"]);
+
+  // Neither periodic checkpointing nor a directory: refused, naming the setting.
+  std::string plain = Run(jar, TickerRun(1));
+  ASSERT_TRUE(WaitForState(plain, "RUNNING"));
+  ExpectError(Post("/jobs/" + plain + "/checkpoints", nlohmann::json::object()), 409, "state.checkpoints.dir");
+
+  // A job that ended: 409 as for savepoints.
+  for (const std::string& j : {job, manual_only, plain}) {
+    ASSERT_EQ(Patch("/jobs/" + j).status, 202);
+    ASSERT_TRUE(WaitForState(j, "CANCELED"));
+  }
+  ExpectError(Post("/jobs/" + job + "/checkpoints", nlohmann::json::object()), 409, "checkpoints need a running job");
+  // The finished operation is still reported.
+  Answer after = Get("/jobs/" + job + "/checkpoints/" + trigger_id);
+  ASSERT_EQ(after.status, 200) << after.text;
+  EXPECT_EQ(after.body["operation"]["checkpointId"], first);
+}
+
 TEST_F(RestApiTest, AnswersBadRequestsWithFlinkErrorBodies) {
   // Unknown paths and methods.
   ExpectError(Get("/nope"), 404, "no such REST path");
@@ -496,7 +612,7 @@ TEST_F(RestApiTest, AnswersBadRequestsWithFlinkErrorBodies) {
   ExpectError(Get("/jobs/" + ticker + "/checkpoints/details/abc"), 400, "not a checkpoint id");
   ExpectError(Get("/jobs/" + ticker + "/checkpoints/details/99999999999999999999"), 400, "not a checkpoint id");
   ExpectError(Get("/jobs/" + ticker + "/checkpoints/details/7"), 404, "no statistics of checkpoint 7");
-  ExpectError(Post("/jobs/" + ticker + "/checkpoints", nlohmann::json::object()), 501, "not supported");
+  ExpectError(Post("/jobs/" + ticker + "/checkpoints", nlohmann::json::object()), 409, "state.checkpoints.dir");
   ExpectError(Get("/jobs/" + ticker + "/vertices/" + unknown), 404, "has no vertex");
   ExpectError(Get("/jobs/" + ticker + "/vertices/zz/backpressure"), 400, "not a valid vertex id");
   ASSERT_EQ(Patch("/jobs/" + ticker).status, 202);
@@ -596,6 +712,17 @@ TEST(RestRouterTest, RoutesByPathAndMethodAndContainsHandlerFailures) {
   EXPECT_EQ(r.headers["Allow"], "GET, POST");
   get.path = "/a";
   EXPECT_EQ(router.Handle(get).status, 404);
+  // A literal segment wins over a parameter, whatever the order of Add.
+  RestRouter precedence;
+  precedence.Add("GET", "/a/:x/b", [](const RestRequest&) { return JsonResponse(200, {{"b", true}}); });
+  precedence.Add("GET", "/a/:x/:y", [](const RestRequest& r) { return JsonResponse(200, {{"y", r.Param("y")}}); });
+  precedence.Add("GET", "/a/:x/config", [](const RestRequest&) { return JsonResponse(200, {{"config", true}}); });
+  get.path = "/a/1/config";
+  EXPECT_EQ(nlohmann::json::parse(precedence.Handle(get).body), nlohmann::json({{"config", true}}));
+  get.path = "/a/1/b";
+  EXPECT_EQ(nlohmann::json::parse(precedence.Handle(get).body), nlohmann::json({{"b", true}}));
+  get.path = "/a/1/2";
+  EXPECT_EQ(nlohmann::json::parse(precedence.Handle(get).body), nlohmann::json({{"y", "2"}}));
   get.path = "/a/1/b/c";
   EXPECT_EQ(router.Handle(get).status, 404);
 }
@@ -644,6 +771,113 @@ TEST(DispatcherTest, RefusesJobIdsThatAreNotFlinkJobIdsAndLeavingTaskManagersCan
   EXPECT_EQ(**status, JobStatus::kCanceled);
   EXPECT_EQ((*dispatcher)->TotalSlots(), 0);
   EXPECT_EQ((*dispatcher)->UnregisterTaskManager("tm-x").Code(), StatusCode::kNotFound);
+}
+
+
+/// The endpoint as a JobManager process serves it: the TaskExecutors' tasks
+/// and the Dispatcher's jobs report to one registry the handlers read.
+class RestMetricsTest : public RestApiTest {
+ protected:
+  void SetUp() override {
+    for (const char* id : {"tm-a", "tm-b"}) {
+      executors_.push_back(std::make_unique<TaskExecutor>(id, 2, Clock::System(), &metrics_));
+    }
+    DispatcherOptions options;
+    options.upload_dir = dir_.Sub("uploads");
+    options.metrics = &metrics_;
+    auto dispatcher = Dispatcher::Create(options);
+    ASSERT_TRUE(dispatcher.IsOk()) << dispatcher.GetStatus().Message();
+    dispatcher_ = std::move(dispatcher).Value();
+    for (auto& e : executors_) ASSERT_TRUE(dispatcher_->RegisterTaskManager(e.get(), {"local", ""}).IsOk());
+    RestContext context;
+    context.dispatcher = dispatcher_.get();
+    context.metrics = &metrics_;
+    RestServerOptions rest;
+    rest.port = 0;
+    rest.max_body_bytes = 8 << 20;
+    server_ = std::make_unique<RestServer>(std::move(context), rest);
+    Status started = server_->Start();
+    ASSERT_TRUE(started.IsOk()) << started.Message();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->Port());
+    client_->set_read_timeout(std::chrono::seconds(60));
+  }
+
+  /// GET /jobs/:id/metrics?get=<names>: id -> value (as Flink, a string).
+  std::map<std::string, std::string> JobMetrics(const std::string& job, const std::string& names) {
+    std::map<std::string, std::string> out;
+    Answer a = Get("/jobs/" + job + "/metrics?get=" + names);
+    EXPECT_EQ(a.status, 200) << a.text;
+    if (!a.body.is_array()) return out;
+    for (const nlohmann::json& m : a.body) out[m.value("id", "")] = m.value("value", "");
+    return out;
+  }
+  static int64_t Number(const std::string& text) { return text.empty() ? -12345 : std::stoll(text); }
+
+  MetricRegistry metrics_;
+};
+
+TEST_F(RestMetricsTest, JobMetricsInFlinksShapeFollowTheJobAndGoWithIt) {
+  nlohmann::json checkpointing = {{"execution.checkpointing.interval", "100 ms"},
+                                  {"state.checkpoints.dir", dir_.Sub("checkpoints")}};
+  std::string job = Run(Upload("ticker_job"), TickerRun(2, checkpointing));
+  ASSERT_TRUE(WaitForState(job, "RUNNING"));
+
+  // Without `get`: the available ids, each an object with only "id".
+  Answer list = Get("/jobs/" + job + "/metrics");
+  ASSERT_EQ(list.status, 200) << list.text;
+  ASSERT_TRUE(list.body.is_array()) << list.text;
+  std::set<std::string> ids;
+  for (const nlohmann::json& m : list.body) {
+    ASSERT_TRUE(m.is_object() && m.size() == 1 && m.contains("id")) << m.dump();
+    ids.insert(m["id"].get<std::string>());
+  }
+  for (const char* name : {"numRestarts", "fullRestarts", "uptime", "downtime", "lastCheckpointDuration",
+                           "lastCheckpointSize", "numberOfCompletedCheckpoints", "numberOfFailedCheckpoints",
+                           "numberOfInProgressCheckpoints", "totalNumberOfCheckpoints",
+                           "lastCheckpointRestoreTimestamp"}) {
+    EXPECT_EQ(ids.count(name), 1u) << name << " missing from " << list.text;
+  }
+
+  // With `get`: [{"id", "value"}] with string values; unknown names are
+  // left out, as Flink does.
+  const std::string names = "numRestarts,uptime,downtime,numberOfCompletedCheckpoints,lastCheckpointSize";
+  std::map<std::string, std::string> values;
+  ASSERT_TRUE(WaitUntil([&] {
+    values = JobMetrics(job, names);
+    return Number(values["numberOfCompletedCheckpoints"]) >= 1 && Number(values["uptime"]) > 0;
+  })) << Get("/jobs/" + job + "/metrics?get=" + names).text;
+  EXPECT_EQ(values["numRestarts"], "0");
+  EXPECT_EQ(values["downtime"], "0");
+  EXPECT_GT(Number(values["lastCheckpointSize"]), 0);
+  Answer picked = Get("/jobs/" + job + "/metrics?get=numRestarts,noSuchMetric");
+  ASSERT_EQ(picked.status, 200) << picked.text;
+  ASSERT_EQ(picked.body.size(), 1u) << picked.text;
+  EXPECT_EQ(picked.body[0]["id"], "numRestarts");
+  EXPECT_TRUE(picked.body[0]["value"].is_string()) << picked.text;
+
+  // The tasks' metrics of the in-process TaskManagers reach the vertex
+  // endpoints through the same registry.
+  nlohmann::json vertices = Get("/jobs/" + job).body["vertices"];
+  ASSERT_FALSE(vertices.empty());
+  EXPECT_TRUE(WaitUntil([&] {
+    for (const nlohmann::json& v : vertices) {
+      Answer m = Get("/jobs/" + job + "/vertices/" + v["id"].get<std::string>() + "/metrics?get=0.numRecordsIn");
+      if (m.body.is_array() && !m.body.empty() && Number(m.body[0].value("value", "")) > 0) return true;
+    }
+    return false;
+  }));
+
+  // Errors name what was wrong.
+  ExpectError(Get("/jobs/not-a-job/metrics"), 400, "job id");
+  ExpectError(Get("/jobs/" + std::string(32, 'f') + "/metrics"), 404, std::string(32, 'f'));
+
+  // Flink drops a job's metrics when it ends; the job stays listed.
+  ASSERT_EQ(Patch("/jobs/" + job + "?mode=cancel").status, 202);
+  ASSERT_TRUE(WaitForState(job, "CANCELED"));
+  EXPECT_TRUE(WaitUntil([&] {
+    Answer a = Get("/jobs/" + job + "/metrics");
+    return a.status == 200 && a.body.is_array() && a.body.empty();
+  })) << Get("/jobs/" + job + "/metrics").text;
 }
 
 }  // namespace

@@ -343,35 +343,77 @@ TEST(WaitTimerTest, ReadersOnAnotherThreadSeeAMonotonicTotal) {
   EXPECT_EQ(t.TotalNanos(far), 3 * 200'000);
 }
 
-TEST_F(RegistryTest, JobGroupReportsWhatTheJobMasterTellsIt) {
-  auto job = registry_.CreateJobGroup("job-a", "Job A");
+TEST_F(RegistryTest, JobGroupShowsWhatItsSamplerReturnsWhenRead) {
+  // Before the first read the gauges show the figures of a job that has
+  // not run: no restarts, no checkpoint yet (-1).
+  JobMetricsSample sample;
+  sample.restarts = 1;
+  sample.uptime_ms = 2500;
+  sample.downtime_ms = 0;
+  sample.last_checkpoint_duration_ms = 120;
+  sample.last_checkpoint_size = 4096;
+  sample.completed_checkpoints = 3;
+  sample.failed_checkpoints = 2;
+  sample.in_progress_checkpoints = 1;
+  sample.last_restore_timestamp_ms = 1'700'000'000'000;
+  std::atomic<int> calls{0};
+  std::atomic<bool> job_gone{false};
+  auto job = registry_.CreateJobGroup("job-a", "Job A", [&]() -> std::optional<JobMetricsSample> {
+    ++calls;
+    if (job_gone) return std::nullopt;
+    // Sampled without the registry's lock (reading the registry here
+    // would deadlock otherwise).
+    EXPECT_TRUE(registry_.TaskManagerIds().empty());
+    return sample;
+  });
+  EXPECT_EQ(calls.load(), 0);  // creating the group samples nothing
   auto read = [&](const std::string& name) { return ValueOf(*registry_.ReadJob("job-a"), name).value(); };
+  EXPECT_EQ(read("numRestarts"), 1);
+  EXPECT_EQ(read("fullRestarts"), 1);
+  EXPECT_EQ(read("uptime"), 2500);
+  EXPECT_EQ(read("downtime"), 0);
+  EXPECT_EQ(read("lastCheckpointDuration"), 120);
+  EXPECT_EQ(read("lastCheckpointSize"), 4096);
+  EXPECT_EQ(read("numberOfCompletedCheckpoints"), 3);
+  EXPECT_EQ(read("numberOfFailedCheckpoints"), 2);
+  EXPECT_EQ(read("numberOfInProgressCheckpoints"), 1);
+  EXPECT_EQ(read("totalNumberOfCheckpoints"), 6);
+  EXPECT_EQ(read("lastCheckpointRestoreTimestamp"), 1'700'000'000'000);
+  EXPECT_GE(calls.load(), 1);
+
+  // Every read samples again.
+  sample.restarts = 2;
+  sample.uptime_ms = -1;
+  EXPECT_EQ(read("numRestarts"), 2);
+  EXPECT_EQ(read("uptime"), -1);
+  // So does a reporter's scrape, with the job's scope.
+  sample.restarts = 5;
+  bool scraped = false;
+  for (const ScopedMetricReading& r : registry_.ReadAll()) {
+    if (r.metric.name != "numRestarts") continue;
+    scraped = true;
+    EXPECT_EQ(r.logical_scope, "jobmanager.job");
+    EXPECT_EQ(r.metric.value, 5);
+    EXPECT_THAT(r.variables, ::testing::Contains(Pair("job_id", "job-a")));
+  }
+  EXPECT_TRUE(scraped);
+  // A sampler that has nothing (its job is gone) leaves the last figures.
+  job_gone = true;
+  EXPECT_EQ(read("numRestarts"), 5);
+
+  job.reset();
+  EXPECT_EQ(registry_.ReadJob("job-a").GetStatus().Code(), StatusCode::kNotFound);
+}
+
+TEST_F(RegistryTest, JobGroupWithoutSamplerShowsAJobThatHasNotRun) {
+  auto job = registry_.CreateJobGroup("job-b", "Job B");
+  auto read = [&](const std::string& name) { return ValueOf(*registry_.ReadJob("job-b"), name).value(); };
+  EXPECT_EQ(read("numRestarts"), 0);
   EXPECT_EQ(read("uptime"), 0);
   EXPECT_EQ(read("lastCheckpointDuration"), -1);
   EXPECT_EQ(read("lastCheckpointSize"), -1);
-  job->ReportStatus(JobStatus::kRunning);
-  Advance(milliseconds(2500));
-  job->ReportStatus(JobStatus::kRunning);  // a repeat does not restart the clock
-  EXPECT_EQ(read("uptime"), 2500);
-  job->ReportRestart();
-  job->ReportStatus(JobStatus::kRestarting);
-  EXPECT_EQ(read("uptime"), 0);
-  job->ReportRestart();
-  job->ReportStatus(JobStatus::kRunning);
-  Advance(milliseconds(100));
-  EXPECT_EQ(read("uptime"), 100);
-  job->ReportCompletedCheckpoint(Duration(120), 4096);
-  job->ReportCompletedCheckpoint(Duration(80), 2048);
-  job->ReportFailedCheckpoint();
-  EXPECT_EQ(read("numRestarts"), 2);
-  EXPECT_EQ(read("lastCheckpointDuration"), 80);
-  EXPECT_EQ(read("lastCheckpointSize"), 2048);
-  EXPECT_EQ(read("numberOfCompletedCheckpoints"), 2);
-  EXPECT_EQ(read("numberOfFailedCheckpoints"), 1);
-  job->ReportStatus(JobStatus::kFinished);
-  EXPECT_EQ(read("uptime"), -1);
-  job.reset();
-  EXPECT_EQ(registry_.ReadJob("job-a").GetStatus().Code(), StatusCode::kNotFound);
+  EXPECT_EQ(read("lastCheckpointRestoreTimestamp"), -1);
+  EXPECT_EQ(registry_.ReadJob("job-c").GetStatus().Code(), StatusCode::kNotFound);
 }
 
 TEST(MetricRegistryTest, UpdaterThreadRefreshesMeters) {

@@ -357,10 +357,19 @@ int CheckpointAction(int argc, char** argv) {
   }
   auto client = Connect(options->target);
   if (!client.IsOk()) return Fail(client.GetStatus());
-  auto trigger = client->Post("/jobs/" + job_id + "/checkpoints", nlohmann::json::object());
+  bool full = options->Has({"--full"});
+  std::printf("Triggering %scheckpoint for job %s.\n", full ? "full " : "", job_id.c_str());
+  std::fflush(stdout);
+  auto trigger = client->Post("/jobs/" + job_id + "/checkpoints",
+                              nlohmann::json{{"checkpointType", full ? "FULL" : "CONFIGURED"}});
   if (!trigger.IsOk()) return Fail(trigger.GetStatus().WithContext("checkpoint"));
-  std::printf("Checkpoint triggered for job %s (request %s).\n", job_id.c_str(),
-              StringOr(*trigger, "request-id", "").c_str());
+  // A checkpoint waits for max-concurrent-checkpoints in flight and ends
+  // by the job's checkpoint timeout at the latest (10 min by default).
+  auto done = AwaitOperation(*client, "/jobs/" + job_id + "/checkpoints/" + StringOr(*trigger, "request-id", ""),
+                             std::chrono::seconds(1800));
+  if (!done.IsOk()) return Fail(done.GetStatus().WithContext("checkpoint for job " + job_id + " failed"));
+  std::printf("Checkpoint %lld for job %s completed.\n", static_cast<long long>(IntOr(*done, "checkpointId", -1)),
+              job_id.c_str());
   return 0;
 }
 

@@ -55,7 +55,10 @@ Actions:
       -d, --drain                  ends the input first (event time to the end)
   savepoint <jobid> [<dir>]        takes a savepoint of a running job
   savepoint -d <path>              disposes (deletes) a savepoint
-  checkpoint <jobid>               triggers a checkpoint of a running job
+  checkpoint [--full] <jobid>      takes a checkpoint of a running job now and
+                                   waits for it (needs state.checkpoints.dir)
+      --full                       a full (non-incremental) checkpoint; refused
+                                   for jobs that take incremental checkpoints
   help                             prints this text
 
 The cluster actions (list, cancel, stop, savepoint, checkpoint) take

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "cluster/job_library.h"
+#include "cluster/job_metrics.h"
 #include "common/config_options.h"
 #include "common/logging.h"
 
@@ -476,6 +477,12 @@ Result<std::string> Dispatcher::SubmitJob(std::shared_ptr<const JobGraph> job) {
     ++starting_;
   }
   Status started = master->Start();
+  // The job's metric group lives until its watcher has seen the job end.
+  // Made and dropped without mu_: the registry's gauges read the Dispatcher.
+  std::shared_ptr<JobMetricGroup> job_metrics;
+  if (started.IsOk() && options_.metrics != nullptr) {
+    job_metrics = RegisterJobMetrics(*options_.metrics, *job, master, clock_);
+  }
   std::vector<std::shared_ptr<JobEntry>> dropped;
   std::vector<std::thread> finished;
   bool cancel = false;
@@ -491,8 +498,9 @@ Result<std::string> Dispatcher::SubmitJob(std::shared_ptr<const JobGraph> job) {
       cancel = entry.cancel_requested;
       ReapThreadsLocked(finished);
       uint64_t thread_id = next_thread_++;
-      threads_.emplace(thread_id, std::thread([this, job_id, master, thread_id] {
+      threads_.emplace(thread_id, std::thread([this, job_id, master, thread_id, job_metrics]() mutable {
                          WatchJob(job_id, master);
+                         job_metrics.reset();
                          std::lock_guard inner(mu_);
                          finished_threads_.push_back(thread_id);
                        }));
@@ -742,6 +750,18 @@ void Dispatcher::OperationBook::Finish(const std::string& id, std::string locati
   it->second.state.failure = std::move(failure);
 }
 
+void Dispatcher::OperationBook::FinishCheckpoint(const std::string& id, const Result<CheckpointId>& result) {
+  std::lock_guard lock(mu);
+  auto it = operations.find(id);
+  if (it == operations.end()) return;
+  it->second.state.done = true;
+  if (result.IsOk()) {
+    it->second.state.checkpoint_id = *result;
+  } else {
+    it->second.state.failure = result.GetStatus();
+  }
+}
+
 Result<std::string> Dispatcher::TriggerSavepoint(const std::string& job_id, const std::string& target_directory,
                                                  SavepointMode mode, bool cancel_job) {
   std::shared_ptr<JobMaster> master;
@@ -792,8 +812,54 @@ Result<AsyncOperation> Dispatcher::SavepointOperation(const std::string& job_id,
   }
   std::lock_guard lock(operations_->mu);
   auto it = operations_->operations.find(trigger_id);
-  if (it == operations_->operations.end() || it->second.job_id != job_id) {
+  if (it == operations_->operations.end() || it->second.job_id != job_id || it->second.checkpoint) {
     return Status::NotFound(fmt::format("job {} has no savepoint operation {}", job_id, trigger_id));
+  }
+  return it->second.state;
+}
+
+Result<std::string> Dispatcher::TriggerCheckpoint(const std::string& job_id, CheckpointType type) {
+  std::shared_ptr<JobMaster> master;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return Status::NotFound(fmt::format("job {} was not found", job_id));
+    master = it->second->master;
+    JobStatus status = master->GetStatus();
+    if (status != JobStatus::kRunning || it->second->starting) {
+      return Status::FailedPrecondition(
+          fmt::format("job {} is {}; checkpoints need a running job", job_id, JobStatusName(status)));
+    }
+    if (shut_down_) return Status::Unavailable("the JobManager is shutting down");
+  }
+  // Refusals the coordinator can tell now are answered at once, not as a
+  // failed operation.
+  FRESHET_RETURN_IF_ERROR(master->Coordinator().CheckCheckpointRequest(type));
+  std::string trigger_id = operations_->Add(job_id);
+  {
+    std::lock_guard lock(operations_->mu);
+    operations_->operations.at(trigger_id).checkpoint = true;
+  }
+  // Detached for the same reasons as a savepoint's thread: it shares only
+  // the master and the operation book. The coordinator answers every
+  // request when the job ends, so the thread does not outlive the job.
+  std::thread([book = operations_, master, type, trigger_id] {
+    book->FinishCheckpoint(trigger_id, master->TriggerCheckpointNow(type));
+  }).detach();
+  Log("dispatcher")->info("job {}: checkpoint ({}) requested ({})", job_id, CheckpointTypeName(type), trigger_id);
+  return trigger_id;
+}
+
+Result<AsyncOperation> Dispatcher::CheckpointOperation(const std::string& job_id,
+                                                        const std::string& trigger_id) const {
+  {
+    std::lock_guard lock(mu_);
+    if (jobs_.count(job_id) == 0) return Status::NotFound(fmt::format("job {} was not found", job_id));
+  }
+  std::lock_guard lock(operations_->mu);
+  auto it = operations_->operations.find(trigger_id);
+  if (it == operations_->operations.end() || it->second.job_id != job_id || !it->second.checkpoint) {
+    return Status::NotFound(fmt::format("job {} has no checkpoint operation {}", job_id, trigger_id));
   }
   return it->second.state;
 }

@@ -45,6 +45,7 @@
 namespace freshet::internal {
 
 class JobLibrary;
+class MetricRegistry;
 
 /// How a TaskManager registers.
 struct TaskManagerDescription {
@@ -128,6 +129,8 @@ struct AsyncOperation {
   /// When done: the savepoint's path, or (failed) why it failed.
   std::string location;
   std::optional<Status> failure;
+  /// A checkpoint on request, when done and not failed: its id.
+  CheckpointId checkpoint_id = 0;
 };
 
 struct DispatcherOptions {
@@ -143,6 +146,11 @@ struct DispatcherOptions {
   /// Told the checksum and path of every job library a job is built from,
   /// before the job starts (remote TaskManagers fetch it by checksum).
   std::function<void(const std::string& checksum, const std::string& path)> on_library;
+  /// Where each job's metric group (Flink's job metrics: numRestarts,
+  /// uptime, checkpoint figures) is registered while the job runs; it goes
+  /// once the job has ended, as in Flink. nullptr: no job metrics.
+  /// REQUIRES: outlives the Dispatcher.
+  MetricRegistry* metrics = nullptr;
 };
 
 /// How `needed` slots are taken from TaskManagers with `free[i]` free slots
@@ -218,6 +226,14 @@ class Dispatcher {
   /// The savepoint operation `trigger_id` of `job_id`. Errors: unknown job
   /// or trigger id.
   Result<AsyncOperation> SavepointOperation(const std::string& job_id, const std::string& trigger_id) const;
+  /// Starts a regular checkpoint of a running job in the background (see
+  /// JobMaster::TriggerCheckpointNow); returns the trigger id. Errors:
+  /// unknown job (NotFound), a job that is not running or cannot take that
+  /// checkpoint (FailedPrecondition, e.g. no state.checkpoints.dir).
+  Result<std::string> TriggerCheckpoint(const std::string& job_id, CheckpointType type);
+  /// The checkpoint operation `trigger_id` of `job_id`. Errors: unknown job
+  /// or trigger id.
+  Result<AsyncOperation> CheckpointOperation(const std::string& job_id, const std::string& trigger_id) const;
   /// Deletes a savepoint directory (DisposeSavepoint); returns the trigger id.
   std::string TriggerDisposal(const std::string& path);
   Result<AsyncOperation> DisposalOperation(const std::string& trigger_id) const;
@@ -265,6 +281,7 @@ class Dispatcher {
   struct Operation {
     std::string job_id;  // empty: a disposal
     AsyncOperation state;
+    bool checkpoint = false;  // a checkpoint on request, not a savepoint
   };
   /// The asynchronous operations by trigger id. Shared with the threads
   /// running them, which may outlive the Dispatcher.
@@ -274,6 +291,7 @@ class Dispatcher {
     std::vector<std::string> order;  // oldest first, to forget the oldest
     std::string Add(std::string job_id);
     void Finish(const std::string& id, std::string location, std::optional<Status> failure);
+    void FinishCheckpoint(const std::string& id, const Result<CheckpointId>& result);
   };
 
   Dispatcher(DispatcherOptions options, std::string upload_dir, Clock& clock);

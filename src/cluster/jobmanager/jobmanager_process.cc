@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "metrics/metric_registry.h"
 #include "metrics/prometheus_reporter.h"
+#include "rest/metric_fetcher.h"
 
 namespace freshet::internal {
 
@@ -59,6 +60,7 @@ Result<std::unique_ptr<JobManagerProcess>> JobManagerProcess::Start(Configuratio
   DispatcherOptions dispatcher_options;
   dispatcher_options.upload_dir = options.upload_dir;
   dispatcher_options.job_defaults = conf;
+  dispatcher_options.metrics = process->metrics_.get();
   dispatcher_options.on_library = [rpc](const std::string& checksum, const std::string& path) {
     rpc->AddLibrary(checksum, path);
   };
@@ -75,24 +77,26 @@ Result<std::unique_ptr<JobManagerProcess>> JobManagerProcess::Start(Configuratio
   FRESHET_RETURN_IF_ERROR(rpc->Start());
 
   for (int i = 0; i < local_count; ++i) {
-    auto executor = std::make_unique<TaskExecutor>(fmt::format("taskmanager-local-{}", i), options.task_slots, clock);
-    // In-process TaskManagers log into this process's log.
+    // In-process TaskManagers keep their TaskManager and task metric groups
+    // in this process's registry and log into this process's log.
+    auto executor = std::make_unique<TaskExecutor>(fmt::format("taskmanager-local-{}", i), options.task_slots, clock,
+                                                   process->metrics_.get());
     FRESHET_RETURN_IF_ERROR(process->dispatcher_->RegisterTaskManager(executor.get(), {"local", log_dir}));
-    Dispatcher* dispatcher = process->dispatcher_.get();
-    std::string id = executor->Id();
-    process->metric_groups_.push_back(
-        process->metrics_->CreateTaskManagerGroup(id, options.task_slots, [dispatcher, id] {
-          Result<TaskManagerStatus> tm = dispatcher->TaskManager(id);
-          return tm.IsOk() ? tm->slots_free : 0;
-        }));
     process->executors_.push_back(std::move(executor));
   }
+
+  // The REST API reads this registry and the TaskManager processes' ones.
+  MetricFetcherOptions fetcher_options;
+  FRESHET_ASSIGN_OR_RETURN(fetcher_options.update_interval,
+                           GetDurationOption(conf, "metrics.fetcher.update-interval"));
+  process->metric_fetcher_ = std::make_unique<MetricFetcher>(
+      *process->metrics_, [rpc] { return rpc->TaskManagers(); }, fetcher_options);
 
   RestContext context;
   context.dispatcher = process->dispatcher_.get();
   context.config = conf;
   context.log_dir = log_dir;
-  context.metrics = process->metrics_.get();
+  context.metrics = process->metric_fetcher_.get();
   RestServerOptions rest_options;
   rest_options.bind_address = options.rest_bind_address;
   rest_options.port = options.rest_port;

@@ -29,6 +29,7 @@
 namespace freshet::internal {
 
 class MetricGroupImpl;
+class MetricFetcher;
 class MetricRegistry;
 class PrometheusReporter;
 
@@ -78,6 +79,8 @@ class JobManagerProcess {
   ClusterOptions options_;
   std::unique_ptr<MetricRegistry> metrics_;
   std::unique_ptr<PrometheusReporter> prometheus_;
+  // What the REST API reads metrics from; goes after the REST endpoint.
+  std::unique_ptr<MetricFetcher> metric_fetcher_;
   // The process's own and each local TaskManager's metric groups; they
   // unregister when destroyed, before the registry goes.
   std::vector<std::unique_ptr<MetricGroupImpl>> metric_groups_;

@@ -5,6 +5,7 @@
 
 #include "cluster/job_library.h"
 #include "cluster/rpc/convert.h"
+#include "cluster/rpc/metric_dump.h"
 #include "common/logging.h"
 
 namespace freshet::internal {
@@ -202,6 +203,20 @@ bool RemoteTaskExecutor::IsLost() const {
 int RemoteTaskExecutor::LiveExecutions() const {
   std::lock_guard lock(mu_);
   return static_cast<int>(executions_.size());
+}
+
+Result<std::vector<GroupReadings>> RemoteTaskExecutor::QueryMetrics(std::chrono::milliseconds timeout) const {
+  if (IsLost()) return Status::Unavailable(fmt::format("TaskManager {} is lost", info_.resource_id));
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::Empty req;
+  pb::MetricDump out;
+  grpc::Status s = stub_->QueryMetrics(&c, req, &out);
+  if (!s.ok()) {
+    return Status::Unavailable(fmt::format("cannot query the metrics of TaskManager {} ({}): {}", info_.resource_id,
+                                           info_.rpc_address, s.error_message()));
+  }
+  return rpc::FromProto(out);
 }
 
 void RemoteTaskExecutor::Enqueue(Call call) {

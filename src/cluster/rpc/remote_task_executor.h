@@ -6,6 +6,7 @@
 // a JobMaster. Reports coming back from the TaskManager are routed to the
 // listener of the execution they concern.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -14,9 +15,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/rpc/control.grpc.pb.h"
 #include "cluster/task_executor.h"
+#include "metrics/metric_view.h"
 
 namespace freshet::internal {
 
@@ -66,6 +69,12 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   void MarkReachable();
   /// Executions deployed here and not ended.
   int LiveExecutions() const;
+  /// The TaskManager's task manager and task metric groups (its
+  /// QueryMetrics), waiting at most `timeout`. Bypasses the ordered call
+  /// queue and holds no lock during the call, so it never waits for or
+  /// delays the JobMaster's calls. Errors: Unavailable when the TaskManager
+  /// is lost, unreachable or does not answer in time.
+  Result<std::vector<GroupReadings>> QueryMetrics(std::chrono::milliseconds timeout) const;
 
  private:
   using Call = std::function<grpc::Status(freshet::rpc::TaskManagerService::Stub&)>;

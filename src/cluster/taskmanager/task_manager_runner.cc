@@ -10,6 +10,7 @@
 
 #include "cluster/job_master.h"
 #include "cluster/rpc/convert.h"
+#include "cluster/rpc/metric_dump.h"
 #include "common/logging.h"
 
 namespace freshet::internal {
@@ -210,6 +211,11 @@ class TaskManagerRunner::Service final : public pb::TaskManagerService::Service 
     tm_.jobs_.erase(req->job_id());
     return grpc::Status::OK;
   }
+  grpc::Status QueryMetrics(grpc::ServerContext*, const pb::Empty*, pb::MetricDump* out) override {
+    // The JobManager's REST API shows this process's task metrics from it.
+    *out = rpc::ToProto(tm_.metrics_->ReadTaskManagerAndTaskGroups());
+    return grpc::Status::OK;
+  }
 
  private:
   Status Deploy(const pb::DeployTaskRequest& req) {
@@ -332,7 +338,12 @@ Status TaskManagerRunner::Register() {
   grpc::ClientContext context;
   SetDeadline(context, std::chrono::milliseconds(5000));
   grpc::Status s = jm_->RegisterTaskManager(&context, req, &resp);
-  if (!s.ok()) return Status::Unavailable("cannot register with the JobManager: " + s.error_message());
+  // Named here: gRPC's message leaves the address out when the deadline
+  // passes before a connection fails.
+  if (!s.ok()) {
+    return Status::Unavailable(
+        fmt::format("cannot register with the JobManager at {}: {}", settings_.jobmanager_address, s.error_message()));
+  }
   registration_id_ = resp.registration_id();
   registered_ = true;
   Log("taskmanager")->info("registered with the JobManager at {}", settings_.jobmanager_address);

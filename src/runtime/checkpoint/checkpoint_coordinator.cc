@@ -22,6 +22,18 @@ void RemoveSharedFiles(const std::vector<std::string>& files) {
 
 }  // namespace
 
+const char* CheckpointTypeName(CheckpointType type) {
+  switch (type) {
+    case CheckpointType::kConfigured:
+      return "CONFIGURED";
+    case CheckpointType::kFull:
+      return "FULL";
+    case CheckpointType::kIncremental:
+      return "INCREMENTAL";
+  }
+  return "CONFIGURED";
+}
+
 std::string OperatorIdOf(const StreamNode& node) {
   if (!node.uid.empty()) return node.uid;
   return fmt::format("{}#{}", node.name, node.id);
@@ -42,8 +54,13 @@ CheckpointCoordinator::~CheckpointCoordinator() {
   for (auto& [id, p] : pending_) {
     if (p.promise) p.promise->set_value(Status::Cancelled("the job ended before savepoint " + std::to_string(id) +
                                                           " completed"));
+    if (p.requested) {
+      p.requested->set_value(Status::Cancelled("the job ended before checkpoint " + std::to_string(id) +
+                                               " completed"));
+    }
   }
   pending_.clear();
+  FailRequestsLocked(Status::Cancelled("the job ended before the requested checkpoint started"));
   if (drain_) drain_->second.set_value(Status::Cancelled("the job ended before the savepoint completed"));
   drain_.reset();
 }
@@ -86,6 +103,7 @@ void CheckpointCoordinator::StopAttempt(const Status& reason) {
     std::vector<CheckpointId> ids;
     for (const auto& [id, p] : pending_) ids.push_back(id);
     for (CheckpointId id : ids) AbortLocked(id, reason, false, actions);
+    FailRequestsLocked(reason);
     if (drain_) {
       drain_->second.set_value(reason);
       drain_.reset();
@@ -101,16 +119,21 @@ void CheckpointCoordinator::SetNextId(CheckpointId id) {
 
 bool CheckpointCoordinator::CanTriggerLocked(std::chrono::steady_clock::time_point now) const {
   if (!running_ || !options_.Enabled() || final_triggered_ || drain_ || !ended_tasks_.empty()) return false;
-  int periodic = 0;
-  for (const auto& [id, p] : pending_) periodic += p.barrier.savepoint ? 0 : 1;
-  if (periodic >= options_.max_concurrent) return false;
+  // Requests queued for a free slot go first.
+  if (!requests_.empty() || PendingCheckpointsLocked() >= options_.max_concurrent) return false;
   if (now < next_trigger_) return false;
   return now - last_completion_ >= std::chrono::milliseconds(options_.min_pause_ms);
 }
 
-void CheckpointCoordinator::TriggerLocked(bool savepoint, bool terminate, std::string directory,
-                                          std::optional<std::promise<Result<std::string>>> promise,
-                                          Actions& actions) {
+int CheckpointCoordinator::PendingCheckpointsLocked() const {
+  int checkpoints = 0;
+  for (const auto& [id, p] : pending_) checkpoints += p.barrier.savepoint ? 0 : 1;
+  return checkpoints;
+}
+
+CheckpointId CheckpointCoordinator::TriggerLocked(bool savepoint, bool terminate, std::string directory,
+                                                  std::optional<std::promise<Result<std::string>>> promise,
+                                                  Actions& actions) {
   CheckpointId id = next_id_++;
   Pending p;
   p.barrier.id = id;
@@ -128,6 +151,82 @@ void CheckpointCoordinator::TriggerLocked(bool savepoint, bool terminate, std::s
   for (const std::string& source : sources_) {
     actions.push_back([this, source, barrier] { gateway_.TriggerCheckpoint(source, barrier); });
   }
+  return id;
+}
+
+Status CheckpointCoordinator::CheckCheckpointRequestLocked(CheckpointType type) const {
+  const std::string& job_id = job_->job_id;
+  if (!running_) {
+    return Status::FailedPrecondition(fmt::format("job {} is not running; checkpoints need a running job", job_id));
+  }
+  if (options_.directory.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("job {} has no checkpoint directory: set state.checkpoints.dir for the job to take checkpoints "
+                    "(periodic checkpointing may stay off)",
+                    job_id));
+  }
+  if (final_triggered_ || drain_) {
+    return Status::FailedPrecondition(fmt::format("job {} is stopping; it takes no more checkpoints", job_id));
+  }
+  if (!ended_tasks_.empty()) {
+    return Status::FailedPrecondition(fmt::format("task {} of job {} has finished; a checkpoint needs every task "
+                                                  "running",
+                                                  *ended_tasks_.begin(), job_id));
+  }
+  const StateBackendOptions& backend = job_->stream_graph->options.state_backend;
+  bool incremental = backend.type == StateBackendOptions::Type::kRocksDB && backend.incremental;
+  if (type == CheckpointType::kFull && incremental) {
+    return Status::FailedPrecondition(
+        fmt::format("job {} takes incremental checkpoints (state.backend.incremental: true) and cannot take a single "
+                    "FULL one on request; request CONFIGURED, or take a savepoint for a self-contained snapshot",
+                    job_id));
+  }
+  if (type == CheckpointType::kIncremental && !incremental) {
+    return Status::FailedPrecondition(
+        fmt::format("job {} takes full checkpoints; an INCREMENTAL one needs state.backend.type: rocksdb with "
+                    "state.backend.incremental: true (request CONFIGURED or FULL)",
+                    job_id));
+  }
+  return Status::Ok();
+}
+
+Status CheckpointCoordinator::CheckCheckpointRequest(CheckpointType type) const {
+  std::lock_guard lock(mu_);
+  return CheckCheckpointRequestLocked(type);
+}
+
+std::future<Result<CheckpointId>> CheckpointCoordinator::RequestCheckpoint(CheckpointType type) {
+  std::promise<Result<CheckpointId>> promise;
+  auto future = promise.get_future();
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    Status allowed = CheckCheckpointRequestLocked(type);
+    if (!allowed.IsOk()) {
+      promise.set_value(allowed);
+      return future;
+    }
+    requests_.push_back({type, std::move(promise)});
+    TriggerRequestedLocked(actions);
+  }
+  Run(actions);
+  return future;
+}
+
+void CheckpointCoordinator::TriggerRequestedLocked(Actions& actions) {
+  if (!running_ || final_triggered_ || drain_ || !ended_tasks_.empty()) return;
+  while (!requests_.empty() && PendingCheckpointsLocked() < std::max(options_.max_concurrent, 1)) {
+    CheckpointRequest request = std::move(requests_.front());
+    requests_.pop_front();
+    CheckpointId id = TriggerLocked(false, false, "", std::nullopt, actions);
+    pending_.at(id).requested = std::move(request.promise);
+    spdlog::info("job {}: checkpoint {} triggered on request ({})", job_->job_id, id, CheckpointTypeName(request.type));
+  }
+}
+
+void CheckpointCoordinator::FailRequestsLocked(const Status& reason) {
+  for (CheckpointRequest& request : requests_) request.promise.set_value(reason);
+  requests_.clear();
 }
 
 Duration CheckpointCoordinator::Tick() {
@@ -159,6 +258,8 @@ Duration CheckpointCoordinator::Tick() {
                     false, actions);
       }
       final_triggered_ = true;
+      FailRequestsLocked(Status::FailedPrecondition(
+          fmt::format("the sources of job {} have ended; it takes its final checkpoint and no other", job_->job_id)));
       if (drain_) {
         std::string dir = drain_->first;
         auto promise = std::move(drain_->second);
@@ -167,8 +268,9 @@ Duration CheckpointCoordinator::Tick() {
       } else {
         TriggerLocked(false, true, "", std::nullopt, actions);
       }
-    } else if (CanTriggerLocked(now)) {
-      TriggerLocked(false, false, "", std::nullopt, actions);
+    } else {
+      TriggerRequestedLocked(actions);
+      if (CanTriggerLocked(now)) TriggerLocked(false, false, "", std::nullopt, actions);
     }
   }
   Run(actions);
@@ -214,6 +316,8 @@ void CheckpointCoordinator::TaskEnded(const std::string& execution_id) {
     std::lock_guard lock(mu_);
     if (!task_of_execution_.contains(execution_id)) return;
     ended_tasks_.insert(execution_id);
+    FailRequestsLocked(Status::FailedPrecondition("task " + execution_id +
+                                                  " has finished; a checkpoint needs every task running"));
     std::vector<CheckpointId> waiting;
     for (const auto& [id, p] : pending_) {
       if (p.waiting.contains(execution_id)) waiting.push_back(id);
@@ -264,6 +368,9 @@ std::future<Result<std::string>> CheckpointCoordinator::TriggerSavepoint(const s
     if (!dir.IsOk()) {
       promise.set_value(dir.GetStatus());
       return future;
+    }
+    if (mode != SavepointMode::kSavepoint) {
+      FailRequestsLocked(Status::FailedPrecondition("job " + job_->job_id + " is stopping with a savepoint"));
     }
     if (mode == SavepointMode::kStopDrain) {
       drain_.emplace(*dir, std::move(promise));
@@ -362,6 +469,7 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
   CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint, std::move(shared_files)};
   shared_files_.Register(done.shared_files);
   auto promise = std::move(p.promise);
+  auto requested = std::move(p.requested);
   pending_.erase(id);
   ++num_completed_;
   consecutive_failures_ = 0;
@@ -399,6 +507,7 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
     actions.push_back([this, execution, id] { gateway_.NotifyCheckpointComplete(execution, id); });
   }
   if (promise) promise->set_value(done.directory);
+  if (requested) requested->set_value(id);
 }
 
 void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, bool count_failure,
@@ -438,6 +547,7 @@ void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, b
     }
   }
   if (p.promise) p.promise->set_value(reason);
+  if (p.requested) p.requested->set_value(reason);
   if (!count_failure) return;
   ++num_failed_;
   if (++consecutive_failures_ > options_.tolerable_failures) {
@@ -495,6 +605,25 @@ void CheckpointCoordinator::Shutdown(bool delete_checkpoints) {
   {
     std::lock_guard lock(mu_);
     running_ = false;
+    Status ended = Status::Cancelled("the job ended before the requested checkpoint completed");
+    FailRequestsLocked(ended);
+    for (auto& [id, p] : pending_) {
+      if (p.requested) {
+        p.requested->set_value(ended);
+        p.requested.reset();
+      }
+      // A savepoint's caller waits on it (a stop-with-savepoint of a job
+      // cancelled meanwhile): it learns the job ended instead.
+      if (p.promise) {
+        p.promise->set_value(Status::Cancelled("the job ended before savepoint " + std::to_string(id) +
+                                               " completed"));
+        p.promise.reset();
+      }
+    }
+    if (drain_) {
+      drain_->second.set_value(Status::Cancelled("the job ended before its sources drained for the savepoint"));
+      drain_.reset();
+    }
     if (!delete_checkpoints) return;
     for (const CompletedCheckpoint& c : completed_) {
       if (c.savepoint) continue;

@@ -9,6 +9,14 @@
 // the tasks are told. Savepoints (also stop-with-savepoint) and the final
 // checkpoint of a job whose sources all ended go the same way.
 //
+// Checkpoints on request (RequestCheckpoint, Flink's "trigger a checkpoint"
+// REST call) are regular checkpoints: counted, retained and listed like
+// periodic ones, and counted against max-concurrent-checkpoints. A request
+// that would exceed it waits in a queue (first come, first served, ahead of
+// the next periodic trigger) instead of failing; min-pause does not hold
+// it back, as the user asked for a checkpoint now. Like any trigger it
+// starts the periodic interval afresh.
+//
 // Threading: all methods are thread-safe. Calls into tasks (through the
 // gateway) are made without holding the coordinator's lock.
 
@@ -108,6 +116,23 @@ struct CheckpointRecord {
   std::string failure;
 };
 
+/// The kind of checkpoint a request on demand asks for (the REST
+/// `checkpointType`).
+///
+/// The state backends cannot be told per checkpoint whether to share files
+/// with earlier checkpoints: RocksDB with `state.backend.incremental` writes
+/// incremental checkpoints, everything else writes full ones. A request is
+/// therefore taken only when the job's checkpoints already are of the kind
+/// asked for, and refused (FailedPrecondition) otherwise.
+enum class CheckpointType {
+  kConfigured,   // whatever the job's periodic checkpoints are
+  kFull,         // self-contained: no files shared with other checkpoints
+  kIncremental,  // shares unchanged files with earlier checkpoints
+};
+
+/// "CONFIGURED", "FULL", "INCREMENTAL" (Flink's names).
+const char* CheckpointTypeName(CheckpointType type);
+
 enum class SavepointMode {
   kSavepoint,  // the job goes on
   kStop,       // the job stops once the savepoint is complete
@@ -142,6 +167,18 @@ class CheckpointCoordinator {
   /// yields its path or why it failed.
   std::future<Result<std::string>> TriggerSavepoint(const std::string& target, SavepointMode mode);
 
+  /// Whether a checkpoint of `type` could be requested now. Errors
+  /// (FailedPrecondition): the job is not running or is stopping, a task
+  /// has finished, the job has no checkpoint directory
+  /// (`state.checkpoints.dir`), or its checkpoints are not of that type.
+  Status CheckCheckpointRequest(CheckpointType type) const;
+  /// Requests a regular checkpoint now, also when periodic checkpointing
+  /// is off (as long as the job has a checkpoint directory). It starts at
+  /// once unless max-concurrent-checkpoints are in flight, else it waits
+  /// for one of them to end. The future yields its id once it completed,
+  /// or why it was refused, failed, or never started (the attempt ended).
+  std::future<Result<CheckpointId>> RequestCheckpoint(CheckpointType type);
+
   /// Completed checkpoints and savepoints of this job, newest first.
   std::vector<CompletedCheckpoint> Completed() const;
   /// The checkpoint id the next trigger uses.
@@ -167,13 +204,28 @@ class CheckpointCoordinator {
     std::map<std::pair<int, int>, TaskStateSnapshot> states;
     std::chrono::steady_clock::time_point started;
     std::optional<std::promise<Result<std::string>>> promise;  // savepoints
+    std::optional<std::promise<Result<CheckpointId>>> requested;  // checkpoints on request
     bool final = false;  // the last checkpoint before the job ends
   };
   using Actions = std::vector<std::function<void()>>;
 
+  /// A checkpoint on request waiting for a free slot under max-concurrent.
+  struct CheckpointRequest {
+    CheckpointType type = CheckpointType::kConfigured;
+    std::promise<Result<CheckpointId>> promise;
+  };
+
   bool CanTriggerLocked(std::chrono::steady_clock::time_point now) const;
-  void TriggerLocked(bool savepoint, bool terminate, std::string directory,
-                     std::optional<std::promise<Result<std::string>>> promise, Actions& actions);
+  Status CheckCheckpointRequestLocked(CheckpointType type) const;
+  /// Periodic and requested checkpoints in flight (savepoints not counted).
+  int PendingCheckpointsLocked() const;
+  /// Starts queued requests while max-concurrent allows.
+  void TriggerRequestedLocked(Actions& actions);
+  /// Fails every queued request (they can no longer start in this attempt).
+  void FailRequestsLocked(const Status& reason);
+  /// Returns the id of the checkpoint it started.
+  CheckpointId TriggerLocked(bool savepoint, bool terminate, std::string directory,
+                             std::optional<std::promise<Result<std::string>>> promise, Actions& actions);
   void CompleteLocked(CheckpointId id, Actions& actions);
   void AbortLocked(CheckpointId id, const Status& reason, bool count_failure, Actions& actions);
   Result<CheckpointMetadata> BuildMetadataLocked(const Pending& p) const;
@@ -192,6 +244,7 @@ class CheckpointCoordinator {
   std::set<std::string> ended_sources_;
   std::set<std::string> ended_tasks_;
   std::map<CheckpointId, Pending> pending_;
+  std::deque<CheckpointRequest> requests_;  // checkpoints on request not started yet, oldest first
   std::deque<CompletedCheckpoint> completed_;  // newest first
   SharedFileRegistry shared_files_;            // of the retained checkpoints in completed_
   std::deque<CheckpointStats> history_;        // oldest first
