@@ -181,15 +181,17 @@ class NetnsClusterTest : public ::testing::Test {
   std::vector<std::string> TaskManagerArgs(const std::string& id, const std::string& jobmanager,
                                            const std::string& host, const std::string& bind_host, int rpc_port,
                                            int data_port) {
-    return {"-D", "jobmanager.rpc.address=" + jobmanager,
+    std::vector<std::string> args = {"-D", "jobmanager.rpc.address=" + jobmanager,
             "-D", "jobmanager.rpc.port=" + std::to_string(kRpcPort),
             "-D", "taskmanager.resource-id=" + id,
-            "-D", "taskmanager.host=" + host,
             "-D", "taskmanager.bind-host=" + bind_host,
             "-D", "taskmanager.rpc.port=" + std::to_string(rpc_port),
             "-D", "taskmanager.data.port=" + std::to_string(data_port),
             "-D", "taskmanager.numberOfTaskSlots=1",
             "-D", "blob.storage.directory=" + dir_.Sub("blobs-" + id)};
+    // Empty: not configured, the TaskManager works its address out.
+    if (!host.empty()) args.insert(args.end(), {"-D", "taskmanager.host=" + host});
+    return args;
   }
 
   /// GET `path` from the REST endpoint, as a client on the JobManager's
@@ -240,12 +242,13 @@ TEST_F(NetnsClusterTest, TaskManagersOnSeparateHostsExchangeDataAcrossTheBridge)
   EXPECT_EQ(jm.ReadLine(std::chrono::seconds(30)), "REST endpoint: http://" + jm_ip + ":8081") << Logs({"jobmanager"});
   EXPECT_EQ(jm.ReadLine(std::chrono::seconds(30)), "RPC endpoint: " + jm_ip + ":6123") << Logs({"jobmanager"});
 
-  // tm-1 binds to its host's address; tm-2 binds to every interface and
-  // advertises its host's address, as a TaskManager usually does.
+  // tm-1 binds to its host's address and advertises it; tm-2 binds to
+  // every interface with no taskmanager.host: it advertises the address
+  // of its interface towards the JobManager.
   ASSERT_TRUE(StartOn("t1", tm1, "taskmanager", "tm-1",
                       TaskManagerArgs("tm-1", jm_ip, t1_ip, t1_ip, kTmRpcPort, kTmDataPort)));
   ASSERT_TRUE(StartOn("t2", tm2, "taskmanager", "tm-2",
-                      TaskManagerArgs("tm-2", jm_ip, t2_ip, "0.0.0.0", kTmRpcPort, kTmDataPort)));
+                      TaskManagerArgs("tm-2", jm_ip, "", "0.0.0.0", kTmRpcPort, kTmDataPort)));
   // A TaskManager told a JobManager address where no host answers: it
   // starts, says it cannot register, and keeps trying (ports of its own:
   // it shares tm-2's host).
@@ -253,7 +256,8 @@ TEST_F(NetnsClusterTest, TaskManagersOnSeparateHostsExchangeDataAcrossTheBridge)
   EXPECT_THAT(tm1.ReadLine(std::chrono::seconds(30)),
               HasSubstr("TaskManager tm-1: RPC " + t1_ip + ":6122, data " + t1_ip + ":6121"))
       << Logs({"tm-1"});
-  EXPECT_THAT(tm2.ReadLine(std::chrono::seconds(30)), HasSubstr("TaskManager tm-2: RPC " + t2_ip + ":6122"))
+  EXPECT_THAT(tm2.ReadLine(std::chrono::seconds(30)),
+              HasSubstr("TaskManager tm-2: RPC " + t2_ip + ":6122, data " + t2_ip + ":6121"))
       << Logs({"tm-2"});
   EXPECT_THAT(lost.ReadLine(std::chrono::seconds(30)), HasSubstr("JobManager " + absent_ip + ":6123"))
       << Logs({"tm-lost"});

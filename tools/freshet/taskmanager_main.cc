@@ -4,8 +4,14 @@
 // there), offers `taskmanager.numberOfTaskSlots` slots and runs what the
 // JobManager deploys until SIGTERM or SIGINT.
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -47,6 +53,53 @@ Result<Configuration> LoadProcessConfiguration(const std::string& action, int ar
   return conf;
 }
 
+/// The local address this host uses to reach `host`:`port` (no packet is
+/// sent: connecting a UDP socket only picks the route). Errors name the
+/// JobManager address that could not be routed to.
+Result<std::string> LocalAddressTowards(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (rc != 0) {
+    return Status::InvalidArgument(fmt::format("cannot resolve the JobManager's address '{}': {}", host,
+                                               ::gai_strerror(rc)));
+  }
+  std::string address;
+  for (addrinfo* a = found; a != nullptr && address.empty(); a = a->ai_next) {
+    int fd = ::socket(a->ai_family, SOCK_DGRAM, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* raw = local.ss_family == AF_INET6
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      if (::inet_ntop(local.ss_family, raw, text, sizeof text) != nullptr) address = text;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  if (address.empty()) {
+    return Status::Unavailable(fmt::format("no route to the JobManager at {}:{} to take this host's address from",
+                                           host, port));
+  }
+  return address;
+}
+
+/// What the TaskManager advertises when `taskmanager.host` is not set: the
+/// interface it binds to, or, bound to every interface, the address of the
+/// interface that reaches the JobManager (as a TaskManager on another host
+/// needs no address of its own configured).
+Result<std::string> DefaultAdvertisedHost(const ClusterOptions& options) {
+  const std::string& bind = options.taskmanager_bind_host;
+  if (bind != "0.0.0.0" && bind != "::" && bind != "[::]") return bind;
+  return LocalAddressTowards(options.jobmanager_rpc_address, options.jobmanager_rpc_port);
+}
+
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
@@ -66,6 +119,15 @@ int TaskManagerAction(int argc, char** argv) {
   TaskManagerSettings settings;
   settings.resource_id = options->taskmanager_resource_id;
   settings.host = options->taskmanager_host;
+  if (!conf->Get("taskmanager.host")) {
+    Result<std::string> host = DefaultAdvertisedHost(*options);
+    if (!host.IsOk()) {
+      std::fprintf(stderr, "freshet taskmanager: taskmanager.host is not set and %s; set taskmanager.host\n",
+                   host.GetStatus().Message().c_str());
+      return 1;
+    }
+    settings.host = *host;
+  }
   settings.bind_host = options->taskmanager_bind_host;
   settings.rpc_port = options->taskmanager_rpc_port;
   settings.data_port = options->taskmanager_data_port;

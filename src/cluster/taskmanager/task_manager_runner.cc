@@ -299,8 +299,7 @@ Status TaskManagerRunner::Start() {
   reporter_->Start();
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   Log("taskmanager")->info("TaskManager {} started: {} slots, RPC {}, data {}, JobManager {}", settings_.resource_id,
-                           settings_.num_slots, rpc_address_, executor_->DataAddress(),
-                           settings_.jobmanager_address);
+                           settings_.num_slots, rpc_address_, DataAddress(), settings_.jobmanager_address);
   return Status::Ok();
 }
 
@@ -324,14 +323,18 @@ void TaskManagerRunner::Stop() {
 
 int TaskManagerRunner::PrometheusPort() const { return prometheus_ ? prometheus_->Port() : 0; }
 
+std::string TaskManagerRunner::DataAddress() const {
+  std::string bound = executor_->DataAddress();
+  size_t colon = bound.rfind(':');
+  return colon == std::string::npos ? bound : settings_.host + bound.substr(colon);
+}
+
 Status TaskManagerRunner::Register() {
   pb::RegisterTaskManagerRequest req;
   req.set_resource_id(settings_.resource_id);
   req.set_host(settings_.host);
   req.set_rpc_address(rpc_address_);
-  // Announced under this TaskManager's host name, whatever it binds to.
-  std::string data = executor_->DataAddress();
-  req.set_data_address(settings_.host + data.substr(data.rfind(':')));
+  req.set_data_address(DataAddress());
   req.set_num_slots(settings_.num_slots);
   req.set_pid(::getpid());
   pb::RegisterTaskManagerResponse resp;

@@ -60,7 +60,9 @@ class TaskManagerRunner {
 
   const std::string& ResourceId() const { return settings_.resource_id; }
   std::string RpcAddress() const { return rpc_address_; }
-  std::string DataAddress() const { return executor_->DataAddress(); }
+  /// The data endpoint as peers reach it: the advertised host and the port
+  /// bound (the bound interface may be 0.0.0.0).
+  std::string DataAddress() const;
   bool IsRegistered() const { return registered_.load(); }
   TaskExecutor& Executor() { return *executor_; }
   /// The Prometheus endpoint's port (0: none).
