@@ -13,6 +13,9 @@ PACKAGES=(
   # Cluster: control plane (gRPC), configuration files, metrics, CLI, REST.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  # The web UI: the build runs `npm ci` (web/package-lock.json) into the build
+  # directory; the UI test (tests/ui) drives Debian's chromium with playwright-core.
+  nodejs chromium
 )
 
 missing=()
@@ -21,6 +24,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Debian's nodejs leaves npm to a package of its own; other builds of nodejs
+# (NodeSource's) ship it and conflict with that package: ask only when missing.
+if ! command -v npm > /dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/logging.h"
+#include "rest/web_assets.h"
 
 namespace freshet::internal {
 
@@ -63,8 +64,18 @@ Status RestServer::Start() {
     for (const auto& [name, value] : r.headers) res.set_header(name, value);
     res.set_content(std::move(r.body), r.content_type.c_str());
   };
-  // Every path goes to the router, which knows the routes, the 404s and
-  // the 405s.
+  // The web UI's files, before the catch-all below (httplib takes the first
+  // pattern that matches): "/" and "/web/..." are no API paths.
+  auto web_handler = [](const httplib::Request& req, httplib::Response& res) {
+    RestResponse r = ServeWebAsset(req.path, req.get_header_value("If-None-Match"));
+    res.status = r.status;
+    for (const auto& [name, value] : r.headers) res.set_header(name, value);
+    if (r.status != 304) res.set_content(std::move(r.body), r.content_type.c_str());
+  };
+  server->Get("/", web_handler);
+  server->Get("/web/.*", web_handler);
+  // Every other path goes to the router, which knows the routes, the 404s
+  // and the 405s.
   server->Get(".*", handler);
   server->Post(".*", handler);
   server->Put(".*", handler);
