@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
@@ -297,6 +298,60 @@ TEST_F(CheckpointCoordinatorTest, SavepointsWaitingWhenTheJobEndsAreAnswered) {
     EXPECT_EQ(r.GetStatus().Code(), StatusCode::kCancelled);
     EXPECT_THAT(r.GetStatus().Message(), HasSubstr("the job ended before"));
   }
+}
+
+}  // namespace
+}  // namespace freshet::internal
+
+namespace freshet::internal {
+namespace {
+
+TaskStateSnapshot WithSharedFile(const std::string& name) {
+  TaskStateSnapshot s;
+  StateFileInfo f;
+  f.file = "../shared/" + name;
+  f.shared = true;
+  s.files.push_back(f);
+  return s;
+}
+
+// When the job ends, files its tasks uploaded into the job's shared
+// directory for a checkpoint that will never complete go, and so do files
+// no checkpoint references (uploads cancelled before their task
+// acknowledged); the files of retained checkpoints stay.
+TEST_F(CheckpointCoordinatorTest, JobEndRemovesSharedFilesOfUnfinishedCheckpointsAndKeepsRetainedOnes) {
+  auto c = Coordinator(Options(/*interval_ms=*/0));
+  Start(*c);
+  const fs::path shared = SharedDirectoryOf(CheckpointDirectory(dir_.Sub("checkpoints"),
+                                                                "0123456789abcdef0123456789abcdef", 0));
+  fs::create_directories(shared);
+  auto touch = [&](const std::string& name) { std::ofstream(shared / name) << name; };
+
+  std::future<Result<CheckpointId>> first = c->RequestCheckpoint(CheckpointType::kConfigured);
+  CheckpointId id1 = gateway_.LastBarrier().id;
+  touch("retained-0.sst");
+  touch("retained-1.sst");
+  c->Acknowledge("e0", id1, WithSharedFile("retained-0.sst"));
+  c->Acknowledge("e1", id1, WithSharedFile("retained-1.sst"));
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_TRUE(first.get().IsOk());
+
+  std::future<Result<CheckpointId>> second = c->RequestCheckpoint(CheckpointType::kConfigured);
+  CheckpointId id2 = gateway_.LastBarrier().id;
+  ASSERT_NE(id1, id2);
+  touch("pending.sst");
+  c->Acknowledge("e0", id2, WithSharedFile("pending.sst"));  // e1 never answers
+  touch("orphan.sst");                                        // uploaded, never acknowledged
+
+  c->Shutdown(/*delete_checkpoints=*/false);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Result<CheckpointId> r = second.get();
+  ASSERT_FALSE(r.IsOk());
+  EXPECT_THAT(r.GetStatus().Message(), HasSubstr("the job ended before checkpoint"));
+  EXPECT_TRUE(fs::exists(shared / "retained-0.sst"));
+  EXPECT_TRUE(fs::exists(shared / "retained-1.sst"));
+  EXPECT_FALSE(fs::exists(shared / "pending.sst"));
+  EXPECT_FALSE(fs::exists(shared / "orphan.sst"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -602,39 +603,58 @@ int64_t CheckpointCoordinator::NumFailed() const {
 void CheckpointCoordinator::Shutdown(bool delete_checkpoints) {
   std::vector<std::string> dirs;
   std::vector<std::string> shared;
+  Actions actions;
+  std::vector<std::string> orphans;
   {
     std::lock_guard lock(mu_);
     running_ = false;
-    Status ended = Status::Cancelled("the job ended before the requested checkpoint completed");
-    FailRequestsLocked(ended);
-    for (auto& [id, p] : pending_) {
-      if (p.requested) {
-        p.requested->set_value(ended);
-        p.requested.reset();
-      }
-      // A savepoint's caller waits on it (a stop-with-savepoint of a job
-      // cancelled meanwhile): it learns the job ended instead.
-      if (p.promise) {
-        p.promise->set_value(Status::Cancelled("the job ended before savepoint " + std::to_string(id) +
-                                               " completed"));
-        p.promise.reset();
-      }
+    FailRequestsLocked(Status::Cancelled("the job ended before the requested checkpoint completed"));
+    // Checkpoints in flight end with the job: their callers (a savepoint's,
+    // a checkpoint on request's) learn it, and the files their tasks
+    // uploaded go (AbortLocked keeps what a retained checkpoint shares).
+    std::vector<CheckpointId> ids;
+    for (const auto& [id, p] : pending_) ids.push_back(id);
+    for (CheckpointId id : ids) {
+      bool savepoint = pending_.at(id).barrier.savepoint;
+      AbortLocked(id,
+                  Status::Cancelled(fmt::format("the job ended before {} {} completed",
+                                                savepoint ? "savepoint" : "checkpoint", id)),
+                  /*count_failure=*/false, actions);
     }
     if (drain_) {
       drain_->second.set_value(Status::Cancelled("the job ended before its sources drained for the savepoint"));
       drain_.reset();
     }
-    if (!delete_checkpoints) return;
-    for (const CompletedCheckpoint& c : completed_) {
-      if (c.savepoint) continue;
-      dirs.push_back(c.directory);
-      std::vector<std::string> unused = shared_files_.Release(c.shared_files);
-      shared.insert(shared.end(), unused.begin(), unused.end());
+    if (delete_checkpoints) {
+      for (const CompletedCheckpoint& c : completed_) {
+        if (c.savepoint) continue;
+        dirs.push_back(c.directory);
+        std::vector<std::string> unused = shared_files_.Release(c.shared_files);
+        shared.insert(shared.end(), unused.begin(), unused.end());
+      }
+      std::erase_if(completed_, [](const CompletedCheckpoint& c) { return !c.savepoint; });
     }
-    std::erase_if(completed_, [](const CompletedCheckpoint& c) { return !c.savepoint; });
+    // Files in this job's own shared directory that no retained checkpoint
+    // references: uploads of tasks that were cancelled before they could
+    // acknowledge. Every task has ended, so none is still being written.
+    // Other jobs' directories (a checkpoint this job was restored from) are
+    // never swept.
+    if (!options_.directory.empty()) {
+      std::string own = SharedDirectoryOf(CheckpointDirectory(options_.directory, job_->job_id, 0));
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(own, ec)) {
+        std::string path = entry.path().lexically_normal().string();
+        if (entry.is_regular_file(ec) && !shared_files_.Referenced(path) &&
+            std::find(shared.begin(), shared.end(), path) == shared.end()) {
+          orphans.push_back(std::move(path));
+        }
+      }
+    }
   }
+  Run(actions);
   for (const std::string& d : dirs) (void)DisposeCheckpoint(d);
   RemoveSharedFiles(shared);
+  RemoveSharedFiles(orphans);
 }
 
 }  // namespace freshet::internal
