@@ -55,17 +55,10 @@ JobMetricsSample SampleJobMetrics(const JobMaster& master, const Clock& clock) {
   const CheckpointCoordinator& coordinator = master.Coordinator();
   s.completed_checkpoints = coordinator.NumCompleted();
   s.failed_checkpoints = coordinator.NumAborted();
-  bool have_last = false;
-  // In progress first, then the ended ones, newest first.
-  for (const CheckpointRecord& r : coordinator.Records()) {
-    if (r.state == CheckpointRecord::State::kInProgress) {
-      ++s.in_progress_checkpoints;
-    } else if (r.state == CheckpointRecord::State::kCompleted && !have_last) {
-      have_last = true;
-      s.last_checkpoint_duration_ms = std::max<int64_t>(0, r.end_ms - r.trigger_ms);
-      s.last_checkpoint_size = r.state_size;
-    }
-  }
+  CheckpointCoordinator::Summary summary = coordinator.Summarize();
+  s.in_progress_checkpoints = summary.in_progress;
+  s.last_checkpoint_duration_ms = summary.last_duration_ms;
+  s.last_checkpoint_size = summary.last_state_size;
   return s;
 }
 

@@ -124,6 +124,9 @@ constexpr ConfigOption kOptions[] = {
      .description = "Port of the REST endpoint and web UI."},
     {.key = "rest.bind-address", .type = OptionType::kString, .default_value = "127.0.0.1",
      .description = "Interface the REST endpoint listens on (0.0.0.0: all)."},
+    {.key = "rest.enabled", .type = OptionType::kBool, .default_value = "false",
+     .description = "`freshet run` without a JobManager runs the job in an in-process JobManager serving the REST "
+                    "API and web UI (as --web-ui does)."},
     {.key = "taskmanager.numberOfTaskSlots", .type = OptionType::kInt, .default_value = "1",
      .description = "Task slots each TaskManager offers.", .min = 1},
     {.key = "taskmanager.local.count", .type = OptionType::kInt, .default_value = "1",

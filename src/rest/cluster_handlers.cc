@@ -125,8 +125,11 @@ RestResponse LogFileResponse(const std::string& dir, const std::string& name) {
 
 void AddClusterHandlers(RestRouter& router, const RestContext& ctx) {
   Dispatcher& dispatcher = *ctx.dispatcher;
+  // The handlers are set up as the JobManager starts its REST endpoint:
+  // this is the JobManager's start as far as monitoring can tell.
+  const Timestamp started_ms = dispatcher.GetClock().NowMillis();
 
-  router.Add("GET", "/overview", [&dispatcher](const RestRequest&) {
+  router.Add("GET", "/overview", [&dispatcher, started_ms](const RestRequest&) {
     int running = 0, finished = 0, cancelled = 0, failed = 0;
     for (const JobSummary& job : dispatcher.Jobs()) {
       switch (job.status) {
@@ -157,7 +160,12 @@ void AddClusterHandlers(RestRouter& router, const RestContext& ctx) {
                               {"jobs-cancelled", cancelled},
                               {"jobs-failed", failed},
                               {"flink-version", kVersion},
-                              {"flink-commit", ""}});
+                              {"flink-commit", ""},
+                              // Not in Flink's shape: when the JobManager
+                              // started and for how long it has run (ms), so
+                              // a client need not trust its own clock.
+                              {"jobmanager-start-time", started_ms},
+                              {"jobmanager-uptime", dispatcher.GetClock().NowMillis() - started_ms}});
   });
 
   router.Add("GET", "/config", [&dispatcher](const RestRequest&) {

@@ -84,6 +84,23 @@ Result<const JobVertex*> FindVertex(const JobDetails& job, const RestRequest& re
   return Status::NotFound(fmt::format("job {} has no vertex {}", job.summary.job_id, vertex_id));
 }
 
+/// The statistics of the checkpoint named by the :checkpointid parameter.
+Result<const CheckpointRecord*> FindCheckpoint(const JobDetails& job, const RestRequest& req) {
+  const std::string& text = req.Param("checkpointid");
+  bool digits = !text.empty() && text.size() <= 18 &&
+                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a checkpoint id (a non-negative integer)", text.substr(0, 40)));
+  }
+  CheckpointId id = std::stoll(text);
+  for (const CheckpointRecord& c : job.checkpoints) {
+    if (c.id == id) return &c;
+  }
+  return Status::NotFound(fmt::format("job {} has no statistics of checkpoint {} (the latest 100 are kept)",
+                                      job.summary.job_id, id));
+}
+
 nlohmann::json JobOverviewJson(const JobSummary& job, const Clock& clock) {
   Timestamp end = job.end_ms;
   Timestamp now = clock.NowMillis();
@@ -218,6 +235,89 @@ const char* CheckpointStateName(CheckpointRecord::State state) {
   return "FAILED";
 }
 
+/// One vertex's share of a checkpoint (Flink's TaskCheckpointStatistics;
+/// its `id` is the checkpoint's), from the acknowledgements of its subtasks.
+nlohmann::json TaskCheckpointJson(const CheckpointRecord& c, const JobVertex& v) {
+  int acknowledged = 0;
+  Timestamp latest_ack = -1;
+  int64_t state_size = 0, in_flight = 0;
+  for (const CheckpointRecord::SubtaskAck& a : c.acks) {
+    if (a.vertex != v.id) continue;
+    ++acknowledged;
+    latest_ack = std::max(latest_ack, a.ack_ms);
+    state_size += a.state_size;
+    in_flight += a.in_flight_size;
+  }
+  return {{"id", c.id},
+          {"status", CheckpointStateName(c.state)},
+          {"latest_ack_timestamp", latest_ack},
+          {"checkpointed_size", state_size},
+          {"state_size", state_size},
+          {"end_to_end_duration", latest_ack >= 0 ? latest_ack - c.trigger_ms : -1},
+          // Tasks do not measure what they buffered or processed during
+          // alignment; see README.md.
+          {"alignment_buffered", 0},
+          {"processed_data", 0},
+          {"persisted_data", in_flight},
+          {"num_subtasks", v.parallelism},
+          {"num_acknowledged_subtasks", acknowledged}};
+}
+
+nlohmann::json StatsSummary(std::vector<int64_t> values);
+
+/// Flink's TaskCheckpointStatisticsWithSubtaskDetails: the vertex's figures
+/// plus one entry per subtask (acknowledged or not) and their summary.
+nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex& v, bool unaligned) {
+  nlohmann::json out = TaskCheckpointJson(c, v);
+  std::vector<const CheckpointRecord::SubtaskAck*> by_subtask(static_cast<size_t>(v.parallelism), nullptr);
+  for (const CheckpointRecord::SubtaskAck& a : c.acks) {
+    if (a.vertex != v.id || a.subtask < 0 || a.subtask >= v.parallelism) continue;
+    by_subtask[static_cast<size_t>(a.subtask)] = &a;
+  }
+  std::vector<int64_t> sizes, durations, persisted, zeros;
+  nlohmann::json subtasks = nlohmann::json::array();
+  for (int s = 0; s < v.parallelism; ++s) {
+    const CheckpointRecord::SubtaskAck* a = by_subtask[static_cast<size_t>(s)];
+    if (a == nullptr) {
+      subtasks.push_back({{"className", ".PendingSubtaskCheckpointStatistics"},
+                          {"index", s},
+                          {"status", "pending_or_failed"}});
+      continue;
+    }
+    sizes.push_back(a->state_size);
+    durations.push_back(a->ack_ms - c.trigger_ms);
+    persisted.push_back(a->in_flight_size);
+    zeros.push_back(0);
+    // Sync/async snapshot times, alignment and start delay are not
+    // measured by the tasks: 0 (see README.md).
+    subtasks.push_back({{"className", ".CompletedSubtaskCheckpointStatistics"},
+                        {"index", s},
+                        {"status", "completed"},
+                        {"ack_timestamp", a->ack_ms},
+                        {"end_to_end_duration", a->ack_ms - c.trigger_ms},
+                        {"checkpointed_size", a->state_size},
+                        {"state_size", a->state_size},
+                        {"checkpoint", {{"sync", 0}, {"async", 0}}},
+                        {"alignment", {{"buffered", 0}, {"processed", 0}, {"persisted", a->in_flight_size},
+                                       {"duration", 0}}},
+                        {"start_delay", 0},
+                        {"unaligned_checkpoint", unaligned && !c.savepoint},
+                        {"aborted", c.state == CheckpointRecord::State::kFailed}});
+  }
+  out["summary"] = {{"checkpointed_size", StatsSummary(sizes)},
+                    {"state_size", StatsSummary(sizes)},
+                    {"end_to_end_duration", StatsSummary(durations)},
+                    {"checkpoint_duration", {{"sync", StatsSummary(zeros)}, {"async", StatsSummary(zeros)}}},
+                    {"alignment",
+                     {{"buffered", StatsSummary(zeros)},
+                      {"processed", StatsSummary(zeros)},
+                      {"persisted", StatsSummary(persisted)},
+                      {"duration", StatsSummary(zeros)}}},
+                    {"start_delay", StatsSummary(zeros)}};
+  out["subtasks"] = std::move(subtasks);
+  return out;
+}
+
 nlohmann::json CheckpointJson(const CheckpointRecord& c, const JobDetails& job) {
   bool unaligned = job.graph->stream_graph->options.checkpoint.unaligned;
   Timestamp end = c.end_ms > 0 ? c.end_ms : -1;
@@ -240,8 +340,11 @@ nlohmann::json CheckpointJson(const CheckpointRecord& c, const JobDetails& job) 
       {"num_subtasks", c.num_tasks},
       {"num_acknowledged_subtasks", c.num_acknowledged},
       {"checkpoint_type", c.savepoint ? "SAVEPOINT" : unaligned ? "UNALIGNED_CHECKPOINT" : "CHECKPOINT"},
-      // Per-vertex figures are not kept; the job's totals are above.
-      {"tasks", nlohmann::json::object()}};
+      {"tasks", [&] {
+         nlohmann::json tasks = nlohmann::json::object();
+         for (const JobVertex& v : job.graph->vertices) tasks[VertexRestId(v.id)] = TaskCheckpointJson(c, v);
+         return tasks;
+       }()}};
   if (c.state == CheckpointRecord::State::kCompleted) {
     std::error_code ec;
     j["external_path"] = c.directory;
@@ -355,6 +458,59 @@ nlohmann::json CheckpointConfigJson(const JobDetails& job) {
           {"changelog_storage", "memory"},
           {"checkpoints_retained", c.num_retained},
           {"checkpoint_directory", c.directory}};
+}
+
+// ---- job configuration ------------------------------------------------------------
+
+std::string DurationText(int64_t ms) {
+  if (ms % 1000 == 0) return fmt::format("{} s", ms / 1000);
+  return fmt::format("{} ms", ms);
+}
+
+/// The restart strategy in words, as Flink's job configuration shows it.
+std::string RestartStrategyText(const ExecutionOptions& options) {
+  using Kind = RestartStrategyOptions::Kind;
+  const RestartStrategyOptions& r = options.restart;
+  Kind kind = r.kind.value_or(options.checkpoint.Enabled() ? Kind::kFixedDelay : Kind::kNone);
+  bool unlimited = !r.kind && kind == Kind::kFixedDelay;
+  switch (kind) {
+    case Kind::kNone:
+      return "No restart strategy";
+    case Kind::kFixedDelay:
+      if (unlimited) {
+        return fmt::format("Restart with fixed delay ({}), unlimited restart attempts", DurationText(1000));
+      }
+      return fmt::format("Restart with fixed delay ({}). #{} restart attempts", DurationText(r.fixed_delay_ms),
+                         r.fixed_delay_attempts);
+    case Kind::kFailureRate:
+      return fmt::format("Failure rate restart with maximum of {} failures within interval {} and fixed delay {}",
+                         r.failure_rate_max_failures, DurationText(r.failure_rate_interval_ms),
+                         DurationText(r.failure_rate_delay_ms));
+    case Kind::kExponentialDelay:
+      return fmt::format("Restart with exponential delay: initial backoff {}, max backoff {}, multiplier {}",
+                         DurationText(r.exponential_initial_backoff_ms), DurationText(r.exponential_max_backoff_ms),
+                         r.exponential_multiplier);
+  }
+  return "No restart strategy";
+}
+
+/// Flink's job configuration (`GET /jobs/:jobid/config`). The user config
+/// is the settings a job library was run with (-p, -s, -D); a job built in
+/// this process has none.
+nlohmann::json JobConfigJson(const JobDetails& job) {
+  const ExecutionOptions& options = job.graph->stream_graph->options;
+  nlohmann::json user_config = nlohmann::json::object();
+  if (job.graph->artifact) {
+    for (const auto& [key, value] : job.graph->artifact->config) user_config[key] = value;
+  }
+  return {{"jid", job.summary.job_id},
+          {"name", job.summary.name},
+          {"execution-config",
+           {{"execution-mode", "PIPELINED"},
+            {"restart-strategy", RestartStrategyText(options)},
+            {"job-parallelism", options.parallelism},
+            {"object-reuse-mode", false},
+            {"user-config", std::move(user_config)}}}};
 }
 
 // ---- exceptions and operations -------------------------------------------------
@@ -520,19 +676,27 @@ void AddJobHandlers(RestRouter& router, const RestContext& ctx) {
   router.Add("GET", "/jobs/:jobid/checkpoints/details/:checkpointid", [&dispatcher](const RestRequest& req) {
     Result<JobDetails> job = FindJob(dispatcher, req);
     if (!job.IsOk()) return ErrorResponse(job.GetStatus());
-    const std::string& text = req.Param("checkpointid");
-    bool digits = !text.empty() && text.size() <= 18 &&
-                  std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits) {
-      return ErrorResponse(400, fmt::format("'{}' is not a checkpoint id (a non-negative integer)",
-                                            text.substr(0, 40)));
-    }
-    CheckpointId id = std::stoll(text);
-    for (const CheckpointRecord& c : job->checkpoints) {
-      if (c.id == id) return JsonResponse(200, CheckpointJson(c, *job));
-    }
-    return ErrorResponse(404, fmt::format("job {} has no statistics of checkpoint {} (the latest 100 are kept)",
-                                          job->summary.job_id, id));
+    Result<const CheckpointRecord*> checkpoint = FindCheckpoint(*job, req);
+    if (!checkpoint.IsOk()) return ErrorResponse(checkpoint.GetStatus());
+    return JsonResponse(200, CheckpointJson(**checkpoint, *job));
+  });
+
+  router.Add("GET", "/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid",
+             [&dispatcher](const RestRequest& req) {
+               Result<JobDetails> job = FindJob(dispatcher, req);
+               if (!job.IsOk()) return ErrorResponse(job.GetStatus());
+               Result<const CheckpointRecord*> checkpoint = FindCheckpoint(*job, req);
+               if (!checkpoint.IsOk()) return ErrorResponse(checkpoint.GetStatus());
+               Result<const JobVertex*> vertex = FindVertex(*job, req);
+               if (!vertex.IsOk()) return ErrorResponse(vertex.GetStatus());
+               bool unaligned = job->graph->stream_graph->options.checkpoint.unaligned;
+               return JsonResponse(200, SubtaskCheckpointsJson(**checkpoint, **vertex, unaligned));
+             });
+
+  router.Add("GET", "/jobs/:jobid/config", [&dispatcher](const RestRequest& req) {
+    Result<JobDetails> job = FindJob(dispatcher, req);
+    if (!job.IsOk()) return ErrorResponse(job.GetStatus());
+    return JsonResponse(200, JobConfigJson(*job));
   });
 
   // The router matches /checkpoints/config (a literal segment) before this.

@@ -204,6 +204,20 @@ TEST_F(RestApiTest, RunsAnUploadedLibraryAndDescribesTheJob) {
   EXPECT_EQ(overview.body["jobs-finished"], 1);
   EXPECT_EQ(overview.body["jobs-running"], 0);
   EXPECT_TRUE(overview.body.contains("flink-version"));
+  // The JobManager's start: before this request (and not long before, as
+  // the fixture started it for this test), with the uptime counted from it.
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  ASSERT_TRUE(overview.body["jobmanager-start-time"].is_number_integer()) << overview.text;
+  int64_t started_ms = overview.body["jobmanager-start-time"];
+  EXPECT_LE(started_ms, now_ms);
+  EXPECT_GT(started_ms, now_ms - 10 * 60 * 1000);
+  int64_t uptime_ms = overview.body["jobmanager-uptime"];
+  EXPECT_GE(uptime_ms, 0);
+  EXPECT_LE(started_ms + uptime_ms, now_ms + 1000);
+  Answer later = Get("/overview");
+  EXPECT_EQ(later.body["jobmanager-start-time"], started_ms);
+  EXPECT_GE(later.body["jobmanager-uptime"].get<int64_t>(), uptime_ms);
 
   Answer jobs = Get("/jobs");
   ASSERT_EQ(jobs.body["jobs"].size(), 1u);
@@ -361,6 +375,76 @@ TEST_F(RestApiTest, SavepointsStopWithSavepointAndResume) {
   Answer detail = Get("/jobs/" + job + "/checkpoints/details/" + std::to_string(latest["id"].get<int64_t>()));
   ASSERT_EQ(detail.status, 200) << detail.text;
   EXPECT_EQ(detail.body["id"], latest["id"]);
+
+  // Per vertex and per subtask: every subtask acknowledged within the
+  // checkpoint's time range; the keyed vertex (its Sum) holds state.
+  Answer job_details = Get("/jobs/" + job);
+  ASSERT_EQ(job_details.body["vertices"].size(), 2u) << job_details.text;
+  ASSERT_EQ(detail.body["tasks"].size(), 2u) << detail.text;
+  int64_t trigger_ms = detail.body["trigger_timestamp"];
+  int64_t end_ms = detail.body["latest_ack_timestamp"];
+  int64_t total_size = 0;
+  int keyed_vertices = 0;
+  for (const nlohmann::json& v : job_details.body["vertices"]) {
+    std::string vertex_id = v["id"];
+    ASSERT_TRUE(detail.body["tasks"].contains(vertex_id)) << detail.text;
+    const nlohmann::json& task = detail.body["tasks"][vertex_id];
+    EXPECT_EQ(task["id"], latest["id"]);
+    EXPECT_EQ(task["status"], "COMPLETED");
+    EXPECT_EQ(task["num_subtasks"], v["parallelism"]);
+    EXPECT_EQ(task["num_acknowledged_subtasks"], v["parallelism"]);
+    EXPECT_GE(task["latest_ack_timestamp"].get<int64_t>(), trigger_ms);
+    EXPECT_LE(task["latest_ack_timestamp"].get<int64_t>(), end_ms);
+    total_size += task["state_size"].get<int64_t>();
+    if (std::string(v["name"]).find("Keyed Aggregation") != std::string::npos) {
+      ++keyed_vertices;
+      EXPECT_GT(task["state_size"].get<int64_t>(), 0) << detail.text;
+    }
+
+    Answer subtasks = Get("/jobs/" + job + "/checkpoints/details/" + std::to_string(latest["id"].get<int64_t>()) +
+                          "/subtasks/" + vertex_id);
+    ASSERT_EQ(subtasks.status, 200) << subtasks.text;
+    EXPECT_EQ(subtasks.body["num_subtasks"], v["parallelism"]);
+    ASSERT_EQ(subtasks.body["subtasks"].size(), v["parallelism"].get<size_t>()) << subtasks.text;
+    int64_t subtask_sizes = 0;
+    for (size_t i = 0; i < subtasks.body["subtasks"].size(); ++i) {
+      const nlohmann::json& s = subtasks.body["subtasks"][i];
+      EXPECT_EQ(s["index"], i);
+      EXPECT_EQ(s["status"], "completed");
+      int64_t ack = s["ack_timestamp"];
+      EXPECT_GE(ack, trigger_ms) << s.dump();
+      EXPECT_LE(ack, end_ms) << s.dump();
+      EXPECT_EQ(s["end_to_end_duration"].get<int64_t>(), ack - trigger_ms);
+      EXPECT_TRUE(s["checkpoint"].contains("sync") && s["checkpoint"].contains("async")) << s.dump();
+      EXPECT_TRUE(s["alignment"].contains("duration")) << s.dump();
+      EXPECT_EQ(s["aborted"], false);
+      subtask_sizes += s["state_size"].get<int64_t>();
+    }
+    EXPECT_EQ(subtask_sizes, task["state_size"].get<int64_t>());
+    EXPECT_EQ(subtasks.body["summary"]["state_size"]["max"].is_number(), true) << subtasks.text;
+  }
+  EXPECT_EQ(total_size, detail.body["state_size"].get<int64_t>());
+  EXPECT_EQ(keyed_vertices, 1) << job_details.text;
+  std::string first_vertex = job_details.body["vertices"][0]["id"];
+  ExpectError(Get("/jobs/" + job + "/checkpoints/details/" + std::to_string(latest["id"].get<int64_t>()) +
+                  "/subtasks/" + std::string(32, 'f')),
+              404, "has no vertex");
+  ExpectError(Get("/jobs/" + job + "/checkpoints/details/999999/subtasks/" + first_vertex), 404,
+              "no statistics of checkpoint 999999");
+  ExpectError(Get("/jobs/" + job + "/checkpoints/details/x/subtasks/" + first_vertex), 400, "not a checkpoint id");
+
+  // The job's configuration: what the run set.
+  Answer job_config = Get("/jobs/" + job + "/config");
+  ASSERT_EQ(job_config.status, 200) << job_config.text;
+  EXPECT_EQ(job_config.body["jid"], job);
+  EXPECT_EQ(job_config.body["name"], "Ticker Job");
+  const nlohmann::json& execution = job_config.body["execution-config"];
+  EXPECT_EQ(execution["job-parallelism"], 2) << job_config.text;
+  EXPECT_EQ(execution["execution-mode"], "PIPELINED");
+  EXPECT_EQ(execution["object-reuse-mode"], false);
+  EXPECT_THAT(execution["restart-strategy"].get<std::string>(), HasSubstr("fixed delay")) << job_config.text;
+  EXPECT_EQ(execution["user-config"]["execution.checkpointing.interval"], "100 ms") << job_config.text;
+  EXPECT_EQ(execution["user-config"]["parallelism.default"], "2") << job_config.text;
 
   // A savepoint while the job goes on.
   Answer trigger = Post("/jobs/" + job + "/savepoints", nlohmann::json{{"target-directory", dir_.Sub("savepoints")},
@@ -614,6 +698,12 @@ TEST_F(RestApiTest, AnswersBadRequestsWithFlinkErrorBodies) {
   ExpectError(Get("/jobs/" + ticker + "/checkpoints/details/7"), 404, "no statistics of checkpoint 7");
   ExpectError(Post("/jobs/" + ticker + "/checkpoints", nlohmann::json::object()), 409, "state.checkpoints.dir");
   ExpectError(Get("/jobs/" + ticker + "/vertices/" + unknown), 404, "has no vertex");
+  ExpectError(Get("/jobs/" + unknown + "/config"), 404, "was not found");
+  ExpectError(Get("/jobs/zz/config"), 400, "not a valid job id");
+  Answer no_restart = Get("/jobs/" + ticker + "/config");
+  ASSERT_EQ(no_restart.status, 200) << no_restart.text;
+  EXPECT_EQ(no_restart.body["execution-config"]["job-parallelism"], 1);
+  EXPECT_EQ(no_restart.body["execution-config"]["restart-strategy"], "No restart strategy") << no_restart.text;
   ExpectError(Get("/jobs/" + ticker + "/vertices/zz/backpressure"), 400, "not a valid vertex id");
   ASSERT_EQ(Patch("/jobs/" + ticker).status, 202);
   ASSERT_TRUE(WaitForState(ticker, "CANCELED"));

@@ -169,6 +169,11 @@ async function main() {
     check(await text('#slots-total') === '4', `slots total: ${await text('#slots-total')}`);
     check(await text('#slots-free') === '4', `slots free: ${await text('#slots-free')}`);
     await page.waitForFunction(() => document.getElementById('version').textContent.startsWith('Freshet'));
+    // The JobManager's uptime, from /overview's jobmanager-uptime ('–' when absent).
+    const uptime = await text('#uptime-card');
+    check(/^(\d+ ms|(\d+[dhm] )*\d+[smh])$/.test(uptime), `the overview shows no uptime: '${uptime}'`);
+    const started = await page.evaluate(() => document.getElementById('uptime-card').parentElement.title);
+    check(/^started \d{4}-\d\d-\d\d /.test(started || ''), `the uptime card does not say when the JobManager started: '${started}'`);
     await shot('overview');
 
     // Submit: upload, then an error path (a setting the API refuses is shown), then the run.
@@ -218,6 +223,9 @@ async function main() {
     await shot('job-exceptions');
     await page.click('#tab-button-configuration');
     await page.waitForSelector('#tab-configuration >> text=checkpoint_directory');
+    // /jobs/:id/config: the parallelism the run set, and its settings as user config.
+    await page.waitForFunction(() => document.getElementById('job-parallelism')?.textContent === '2');
+    await page.waitForSelector('#job-user-config >> text=execution.checkpointing.interval');
     await shot('job-configuration');
 
     // Checkpoints.
@@ -225,6 +233,17 @@ async function main() {
     await page.waitForFunction(() => Number(document.getElementById('cp-completed')?.textContent) > 0);
     await page.click('table.checkpoints tbody tr:nth-child(1)');
     await page.waitForSelector('#checkpoint-details >> text=Checkpoint #');
+    // A completed checkpoint: a row per vertex; the first expands to one
+    // row per subtask, every one acknowledged.
+    await page.locator('table.checkpoints tbody tr', { has: page.locator('.badge.COMPLETED') }).first().click();
+    await page.waitForSelector('#checkpoint-details >> text=COMPLETED');
+    await page.waitForFunction((n) => document.querySelectorAll('table.checkpoint-vertices tr.checkpoint-vertex').length === n,
+      plan.nodes.length);
+    await page.click('table.checkpoint-vertices tr.checkpoint-vertex >> nth=0');
+    await page.waitForFunction((p) => document.querySelectorAll('table.checkpoint-subtasks tbody tr').length === p,
+      plan.nodes[0].parallelism);
+    const subtaskStates = await page.locator('table.checkpoint-subtasks tbody tr td:nth-child(2)').allTextContents();
+    check(subtaskStates.every((t) => t === 'completed'), `subtasks of a completed checkpoint: ${subtaskStates.join(', ')}`);
     await shot('checkpoints');
 
     // TaskManagers: the list, then one with its charts and log.

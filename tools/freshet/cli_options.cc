@@ -23,9 +23,9 @@ Status ParseDynamic(const std::string& action, const std::string& kv, Configurat
   return Status::Ok();
 }
 
-/// The configuration file a cluster verb reads: -c, else
-/// $FRESHET_CONF_DIR/freshet.yaml if that exists; empty: none.
-std::string ConfigFileOf(const ClusterTarget& target) {
+}  // namespace
+
+std::string ConfigurationFileOf(const ClusterTarget& target) {
   if (!target.config_file.empty()) return target.config_file;
   const char* dir = std::getenv("FRESHET_CONF_DIR");
   if (dir == nullptr || *dir == '\0') return "";
@@ -34,12 +34,10 @@ std::string ConfigFileOf(const ClusterTarget& target) {
   return std::filesystem::exists(file, ec) ? file.string() : "";
 }
 
-}  // namespace
-
 Result<std::string> ResolveJobManager(const ClusterTarget& target) {
   if (target.jobmanager) return *target.jobmanager;
   Configuration conf;
-  std::string file = ConfigFileOf(target);
+  std::string file = ConfigurationFileOf(target);
   if (!file.empty()) {
     FRESHET_ASSIGN_OR_RETURN(conf, LoadConfigurationFile(file));
   }
@@ -63,6 +61,23 @@ bool NamesJobManager(const ClusterTarget& target) {
   // An unreadable file names the JobManager as far as the user meant to:
   // resolving it then reports the error.
   return !conf.IsOk() || conf->Get("rest.address") || conf->Get("rest.port");
+}
+
+Result<bool> WantsWebUi(const ProgramOptions& options) {
+  if (options.web_ui) return true;
+  Configuration conf;
+  if (std::optional<std::string> value = options.target.dynamic.Get("rest.enabled")) {
+    conf.Set("rest.enabled", *value);
+  } else {
+    std::string file = ConfigurationFileOf(options.target);
+    if (file.empty()) return false;
+    // A file that does not load is no request for the web UI; the run
+    // reports it where it reads the file for its own purpose, as before.
+    Result<Configuration> loaded = LoadConfigurationFile(file);
+    if (!loaded.IsOk()) return false;
+    conf = std::move(loaded).Value();
+  }
+  return GetBoolOption(conf, "rest.enabled");
 }
 
 Result<ProgramOptions> ParseProgramOptions(const std::string& action, int argc, char** argv, int first) {
@@ -95,6 +110,18 @@ Result<ProgramOptions> ParseProgramOptions(const std::string& action, int argc, 
     } else if (a == "-n" || a == "--allowNonRestoredState") {
       out.config.Set("execution.savepoint.ignore-unclaimed-state", "true");
       out.allow_non_restored_state = true;
+    } else if (action == "run" && a == "--web-ui") {
+      out.web_ui = true;
+    } else if (action == "run" && a == "--web-ui-linger") {
+      FRESHET_ASSIGN_OR_RETURN(std::string v, value(a));
+      char* end = nullptr;
+      long seconds = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || seconds < 0 || seconds > 86400) {
+        return Status::InvalidArgument(
+            fmt::format("{}: {} must be a number of seconds from 0 to 86400, got '{}'", action, a, v));
+      }
+      out.web_ui = true;
+      out.web_ui_linger_s = static_cast<int>(seconds);
     } else if (a == "-d" || a == "--detached") {
       out.detached = true;
     } else if (a == "-m" || a == "--jobmanager") {

@@ -27,6 +27,10 @@ Result<std::string> ResolveJobManager(const ClusterTarget& target);
 /// rest.port): `run` then submits to it instead of running embedded.
 bool NamesJobManager(const ClusterTarget& target);
 
+/// The configuration file a client reads: -c, else
+/// $FRESHET_CONF_DIR/freshet.yaml if that exists; empty: none.
+std::string ConfigurationFileOf(const ClusterTarget& target);
+
 /// Options of the actions that take a job library (run, info).
 struct ProgramOptions {
   /// Every setting for an embedded run: -D, and -p/-s/-n as their keys.
@@ -38,6 +42,12 @@ struct ProgramOptions {
   std::string savepoint_path;
   bool allow_non_restored_state = false;
   bool detached = false;  // -d: submit and return
+  /// --web-ui: an embedded run inside an in-process JobManager whose REST
+  /// API and web UI stay up while the job runs (rest.enabled does the same).
+  bool web_ui = false;
+  /// --web-ui-linger <seconds>: how long the web UI stays up after the job
+  /// ended (0: it stops with the job).
+  int web_ui_linger_s = 0;
   ClusterTarget target;
 };
 
@@ -45,6 +55,12 @@ struct ProgramOptions {
 /// that is not an option, which names the library; the rest are the
 /// program's own arguments.
 Result<ProgramOptions> ParseProgramOptions(const std::string& action, int argc, char** argv, int first);
+
+/// Whether `run` runs the job in an in-process JobManager with the web UI:
+/// --web-ui, else `rest.enabled` from -D, else from the configuration file.
+/// Error: a value that is no boolean (a file that does not load counts as
+/// no request).
+Result<bool> WantsWebUi(const ProgramOptions& options);
 
 /// Options of the cluster verbs: -m, -c and -D (the target), the flags of
 /// `flags_with_value` (with their values) and of `switches`, positional

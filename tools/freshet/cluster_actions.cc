@@ -10,10 +10,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <mutex>
 #include <thread>
 
+#include "cluster/job_library.h"
+#include "cluster/job_master.h"
 #include "cluster/jobmanager/jobmanager_process.h"
 #include "common/config_options.h"
 #include "common/logging.h"
@@ -56,6 +62,8 @@ int64_t IntOr(const nlohmann::json& j, const char* key, int64_t fallback) {
 }
 
 bool Terminal(const std::string& state) { return state == "FINISHED" || state == "FAILED" || state == "CANCELED"; }
+
+int FollowJob(RestClient& client, const std::string& job_id);
 
 /// Polls an asynchronous operation (savepoint, stop, disposal) until it
 /// completes; returns its "operation" object. Errors: the request failed,
@@ -181,17 +189,23 @@ int RunOnCluster(const ProgramOptions& options) {
   std::printf("Job has been submitted with JobID %s\n", job_id.c_str());
   std::fflush(stdout);
   if (options.detached) return 0;
+  return FollowJob(*client, job_id);
+}
 
-  // Attached: follow the job; a line of progress every 2 s.
+namespace {
+
+/// Attached runs: follows the job, a line of progress every 2 s, until it
+/// ends; 0 when it FINISHED, else 1 with its state and root exception.
+int FollowJob(RestClient& client, const std::string& job_id) {
   auto last_line = Clock::now() - std::chrono::seconds(2);
   nlohmann::json details;
   while (true) {
-    auto got = client->Get("/jobs/" + job_id);
+    auto got = client.Get("/jobs/" + job_id);
     if (!got.IsOk()) return Fail(got.GetStatus());
     details = std::move(got).Value();
     std::string state = StringOr(details, "state", "UNKNOWN");
     if (Terminal(state) || Clock::now() - last_line >= std::chrono::seconds(2)) {
-      std::printf("%s\n", ProgressLine(*client, job_id, details).c_str());
+      std::printf("%s\n", ProgressLine(client, job_id, details).c_str());
       std::fflush(stdout);
       last_line = Clock::now();
     }
@@ -205,9 +219,163 @@ int RunOnCluster(const ProgramOptions& options) {
     return 0;
   }
   std::string cause;
-  auto exceptions = client->Get("/jobs/" + job_id + "/exceptions");
+  auto exceptions = client.Get("/jobs/" + job_id + "/exceptions");
   if (exceptions.IsOk()) cause = StringOr(*exceptions, "root-exception", "");
   return Fail(Status::Internal(fmt::format("job {} {}{}", job_id, state, cause.empty() ? "" : ": " + cause)));
+}
+
+}  // namespace
+
+namespace {
+
+/// Slots the job the library's program builds needs, planned in this
+/// process before the JobManager starts so its TaskManager is large enough.
+/// Errors: the library does not load, the program builds no graph.
+Result<int> RequiredSlotsOf(const std::string& library_path, const std::vector<std::string>& args,
+                            const Configuration& config) {
+  FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<JobLibrary> library, JobLibrary::Load(library_path));
+  // The graph holds the library's code: it goes before the library.
+  FRESHET_ASSIGN_OR_RETURN(StreamGraph graph, library->BuildPlan(args, config));
+  JobGraph job = BuildJobGraph(std::make_shared<const StreamGraph>(std::move(graph)), "");
+  return JobMaster::RequiredSlots(job);
+}
+
+/// The JobManager configuration of an embedded run with the web UI: the
+/// configuration file, -D on top, one local TaskManager of at least
+/// `required_slots` slots; the control plane on any free port and uploads in
+/// a temporary directory unless -D names them (a cluster's file must not
+/// make this run collide with that cluster).
+Result<Configuration> WebUiConfiguration(const ProgramOptions& options) {
+  Configuration conf;
+  std::string file = ConfigurationFileOf(options.target);
+  if (!file.empty()) {
+    FRESHET_ASSIGN_OR_RETURN(Configuration loaded, LoadConfigurationFile(file));
+    for (const auto& [key, value] : loaded.Values()) {
+      if (key != "web.upload.dir" && key != "jobmanager.rpc.port") conf.Set(key, value);
+    }
+  }
+  conf.Set("jobmanager.rpc.port", "0");
+  for (const auto& [key, value] : options.target.dynamic.Values()) {
+    FRESHET_RETURN_IF_ERROR(ApplyDynamicProperty(conf, key + "=" + value));
+  }
+  conf.Set(std::string(kLocalTaskManagersKey), "1");
+  return conf;
+}
+
+}  // namespace
+
+int RunWithWebUi(const ProgramOptions& options) {
+  // Before any thread starts (see JobManagerAction): SIGINT and SIGTERM
+  // reach only the watcher below, which cancels the job.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto conf = WebUiConfiguration(options);
+  if (!conf.IsOk()) return Fail(conf.GetStatus());
+  Configuration job_conf = *conf;
+  for (const auto& [key, value] : options.config.Values()) job_conf.Set(key, value);
+  auto required = RequiredSlotsOf(options.library, options.args, job_conf);
+  if (!required.IsOk()) return Fail(required.GetStatus());
+  auto configured = GetIntOption(*conf, "taskmanager.numberOfTaskSlots");
+  if (!configured.IsOk()) return Fail(configured.GetStatus());
+  conf->Set("taskmanager.numberOfTaskSlots", std::to_string(std::max<int64_t>(*configured, *required)));
+
+  auto started = JobManagerProcess::Start(*conf);
+  if (!started.IsOk()) return Fail(started.GetStatus().WithContext("run: the web UI cannot start"));
+  std::unique_ptr<JobManagerProcess> process = std::move(started).Value();
+  std::printf("Web UI: %s\n", process->RestAddress().c_str());
+  std::fflush(stdout);
+
+  // The watcher: a signal cancels the job (or, before it is submitted,
+  // keeps it from starting) and ends the linger.
+  std::mutex mu;
+  std::condition_variable signalled;
+  int received = 0;
+  bool stop_watching = false;
+  std::string job_id;
+  Dispatcher& dispatcher = process->GetDispatcher();
+  std::thread watcher([&] {
+    const timespec tick{0, 100'000'000};
+    while (true) {
+      {
+        std::lock_guard lock(mu);
+        if (stop_watching) return;
+      }
+      int number = sigtimedwait(&signals, nullptr, &tick);
+      if (number <= 0) continue;
+      std::string to_cancel;
+      {
+        std::lock_guard lock(mu);
+        received = number;
+        to_cancel = job_id;
+      }
+      signalled.notify_all();
+      Log("cli")->info("received {}; cancelling the job", number == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (!to_cancel.empty()) dispatcher.CancelJob(to_cancel).IgnoreError();
+    }
+  });
+  auto finish = [&](int code) {
+    {
+      std::lock_guard lock(mu);
+      stop_watching = true;
+    }
+    watcher.join();
+    process->Shutdown();
+    return code;
+  };
+
+  // As POST /jars/upload and /jars/:jarid/run do: the library is listed in
+  // the web UI and the job is built from the uploaded copy.
+  std::string bytes;
+  {
+    std::ifstream in(options.library, std::ios::binary);
+    if (in.is_open()) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.is_open() || in.bad()) {
+      return finish(Fail(Status::IoError(fmt::format("run: cannot read {}", options.library))));
+    }
+  }
+  auto jar = dispatcher.UploadJar(std::filesystem::path(options.library).filename().string(), bytes);
+  if (!jar.IsOk()) return finish(Fail(jar.GetStatus()));
+  JarRunRequest request;
+  request.args = options.args;
+  request.parallelism = options.parallelism;
+  request.savepoint_path = options.savepoint_path;
+  request.allow_non_restored_state = options.allow_non_restored_state;
+  {
+    std::lock_guard lock(mu);
+    if (received != 0) return finish(Fail(Status::Cancelled("run: interrupted before the job started")));
+  }
+  auto submitted = dispatcher.RunJar(jar->id, request);
+  if (!submitted.IsOk()) return finish(Fail(submitted.GetStatus()));
+  bool cancel_now = false;
+  {
+    std::lock_guard lock(mu);
+    job_id = *submitted;
+    cancel_now = received != 0;
+  }
+  // A signal between the submission and job_id being set found no job.
+  if (cancel_now) dispatcher.CancelJob(*submitted).IgnoreError();
+  std::printf("Job has been submitted with JobID %s\n", submitted->c_str());
+  std::fflush(stdout);
+
+  std::string host = process->Options().rest_bind_address;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  auto client = RestClient::Create(fmt::format("{}:{}", host, process->RestPort()));
+  if (!client.IsOk()) return finish(Fail(client.GetStatus()));
+  int code = FollowJob(*client, *submitted);
+
+  if (options.web_ui_linger_s > 0) {
+    std::printf("Web UI stays up for %d s at %s (SIGINT or SIGTERM ends it).\n", options.web_ui_linger_s,
+                process->RestAddress().c_str());
+    std::fflush(stdout);
+    std::unique_lock lock(mu);
+    signalled.wait_for(lock, std::chrono::seconds(options.web_ui_linger_s), [&] { return received != 0; });
+  }
+  return finish(code);
 }
 
 int ListAction(int argc, char** argv) {

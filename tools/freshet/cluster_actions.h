@@ -17,6 +17,14 @@ int TaskManagerAction(int argc, char** argv);
 /// the job until it ends and exits 0 only when it FINISHED.
 int RunOnCluster(const ProgramOptions& options);
 
+/// `run --web-ui` (or rest.enabled): runs the job embedded, in an
+/// in-process JobManager (one local TaskManager with the slots the job
+/// needs) whose REST API and web UI serve at rest.bind-address:rest.port
+/// until the job ended (and --web-ui-linger seconds more); prints the web
+/// UI's address first, then follows the job as an attached run does.
+/// SIGINT and SIGTERM cancel the job.
+int RunWithWebUi(const ProgramOptions& options);
+
 int ListAction(int argc, char** argv);
 int CancelAction(int argc, char** argv);
 int StopAction(int argc, char** argv);

@@ -8,7 +8,8 @@
 //   freshet list | cancel | stop | savepoint | checkpoint [-m host:port] ...
 //
 // `run` without a JobManager (-m, or rest.address/rest.port from -D or -c)
-// runs the job embedded: on a mini-cluster in this process.
+// runs the job embedded: on a mini-cluster in this process, or with
+// --web-ui (rest.enabled) in an in-process JobManager serving the web UI.
 
 #include <cstdio>
 #include <cstring>
@@ -40,6 +41,13 @@ Actions:
                                    instead of embedded
       -c, --config <file>          configuration file naming the JobManager
       -d, --detached               on a JobManager: submit and return
+      --web-ui                     runs embedded in an in-process JobManager that
+                                   serves the REST API and web UI (at
+                                   rest.bind-address:rest.port, default
+                                   127.0.0.1:8081, 0: any free port) while the
+                                   job runs; -D rest.enabled=true does the same
+      --web-ui-linger <seconds>    --web-ui, and the web UI stays up that long
+                                   after the job ended (default 0)
   info [options] <job.so> [args]   prints the job's plan as JSON (same options)
   jobmanager [-c <file>] [-D <key>=<value>]...
                                    runs a JobManager with in-process
@@ -69,6 +77,20 @@ the JobManager's REST endpoint (default localhost:8081).
 int RunAction(int argc, char** argv) {
   auto options = ParseProgramOptions("run", argc, argv, 2);
   if (!options.IsOk()) return Fail(options.GetStatus());
+  auto web_ui = WantsWebUi(*options);
+  if (!web_ui.IsOk()) return Fail(web_ui.GetStatus());
+  if (*web_ui) {
+    // rest.address and rest.port then name this process's own endpoint.
+    if (options->target.jobmanager) {
+      return Fail(Status::InvalidArgument(
+          "run: --web-ui (or rest.enabled) runs the job in this process; it cannot be combined with -m"));
+    }
+    if (options->detached) {
+      return Fail(Status::InvalidArgument(
+          "run: -d (detached) cannot be combined with --web-ui (or rest.enabled): the web UI ends with this process"));
+    }
+    return RunWithWebUi(*options);
+  }
   if (NamesJobManager(options->target)) return RunOnCluster(*options);
   if (options->detached) {
     return Fail(Status::InvalidArgument("run: -d (detached) needs a JobManager (-m host:port)"));

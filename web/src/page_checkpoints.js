@@ -1,6 +1,7 @@
 // #/jobs/:id/checkpoints: counts, the latest completed, failed and restored
 // checkpoints and savepoint, the summary, the history (a row opens its
-// details) and the configuration.
+// details: per vertex, a vertex row expands to its subtasks) and the
+// configuration.
 import { get } from './api.js';
 import { h, fill, table, keyValues, badge, card, showError } from './dom.js';
 import * as format from './format.js';
@@ -31,6 +32,66 @@ export function renderCheckpoints(view, [jobId], page) {
 
   let selected = null;
   let configLoaded = false;
+  let vertexNames = {};
+  // The vertex whose subtasks are shown, per checkpoint id, so that the
+  // details keep it open when shown again.
+  const expanded = new Map();
+
+  function vertexTable(c, tasks) {
+    const rows = [];
+    for (const [vid, t] of tasks) {
+      const open = expanded.get(c.id) === vid;
+      rows.push(h('tr', {
+        class: `clickable checkpoint-vertex${open ? ' selected' : ''}`,
+        dataset: { vertex: vid },
+        onclick: () => (open ? collapse(c.id) : showSubtasks(c.id, vid)),
+      },
+      h('td', null, `${open ? '▾' : '▸'} `, vertexNames[vid] || h('span', { class: 'mono' }, vid)),
+      h('td', null, badge(t.status)),
+      h('td', { class: 'num' }, `${t.num_acknowledged_subtasks} / ${t.num_subtasks}`),
+      h('td', null, format.time(t.latest_ack_timestamp)),
+      h('td', { class: 'num' }, format.duration(t.end_to_end_duration)),
+      h('td', { class: 'num' }, format.bytes(t.state_size)),
+      h('td', { class: 'num' }, format.bytes(t.persisted_data))));
+      if (open) rows.push(h('tr', { class: 'checkpoint-subtasks-row' }, h('td', { colspan: 7, id: `checkpoint-subtasks-${vid}` }, 'Loading…')));
+    }
+    const head = ['Vertex', 'Status', 'Acknowledged', 'Latest acknowledgement', 'End to end', 'State size', 'In-flight data']
+      .map((label, i) => h('th', { class: [2, 4, 5, 6].includes(i) ? 'num' : null }, label));
+    return h('table', { class: 'checkpoint-vertices' }, h('thead', null, h('tr', null, head)), h('tbody', null, rows));
+  }
+
+  function collapse(id) {
+    expanded.delete(id);
+    showDetails(id);
+  }
+
+  async function showSubtasks(id, vid) {
+    if (expanded.get(id) !== vid) {
+      // Re-render the details with this vertex open; they load its subtasks.
+      expanded.set(id, vid);
+      await showDetails(id);
+      return;
+    }
+    try {
+      const d = await get(`/jobs/${jobId}/checkpoints/details/${id}/subtasks/${vid}`);
+      const cell = document.getElementById(`checkpoint-subtasks-${vid}`);
+      if (!page.alive() || !cell) return;
+      fill(cell, table(
+        [{ label: 'Subtask', num: true }, { label: 'Status' }, { label: 'Acknowledged' },
+          { label: 'End to end', num: true }, { label: 'State size', num: true }, { label: 'Sync', num: true },
+          { label: 'Async', num: true }, { label: 'Alignment', num: true }, { label: 'In-flight data', num: true }],
+        d.subtasks.map((s) => (s.status === 'completed'
+          ? [s.index, s.status, format.time(s.ack_timestamp), format.duration(s.end_to_end_duration),
+            format.bytes(s.state_size), format.duration(s.checkpoint.sync), format.duration(s.checkpoint.async),
+            format.duration(s.alignment.duration), format.bytes(s.alignment.persisted)]
+          : [s.index, s.status, '–', '–', '–', '–', '–', '–', '–'])),
+        { className: 'checkpoint-subtasks' }),
+      h('p', { class: 'muted' }, 'Sync, async and alignment times are not measured by Freshet\'s tasks (shown as 0).'));
+    } catch (e) {
+      const cell = document.getElementById(`checkpoint-subtasks-${vid}`);
+      if (page.alive() && cell) fill(cell, h('div', { class: 'error' }, e.message));
+    }
+  }
 
   async function showDetails(id) {
     selected = id;
@@ -49,10 +110,8 @@ export function renderCheckpoints(view, [jobId], page) {
       if (c.failure_message) pairs.push(['Failure', h('span', { class: 'mono' }, c.failure_message)]);
       const tasks = Object.entries(c.tasks || {});
       fill(detailsBox, h('h2', null, `Checkpoint #${c.id}`), keyValues(pairs),
-        tasks.length === 0
-          ? h('p', { class: 'muted' }, 'Per-vertex and per-subtask figures are not kept by Freshet; the totals above cover every subtask.')
-          : table([{ label: 'Vertex' }, { label: 'Acknowledged', num: true }, { label: 'Size', num: true }],
-            tasks.map(([vid, t]) => [vid, `${t.num_acknowledged_subtasks} / ${t.num_subtasks}`, format.bytes(t.state_size)])));
+        h('h2', null, 'Vertices'), vertexTable(c, tasks));
+      if (expanded.has(c.id)) await showSubtasks(c.id, expanded.get(c.id));
     } catch (e) {
       if (page.alive()) fill(detailsBox, h('div', { class: 'error' }, e.message));
     }
@@ -60,6 +119,10 @@ export function renderCheckpoints(view, [jobId], page) {
 
   page.poll(async () => {
     try {
+      if (Object.keys(vertexNames).length === 0) {
+        const job = await get(`/jobs/${jobId}`);
+        vertexNames = Object.fromEntries(job.vertices.map((v) => [v.id, v.name]));
+      }
       const stats = await get(`/jobs/${jobId}/checkpoints`);
       if (!page.alive()) return;
       const n = stats.counts;

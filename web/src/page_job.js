@@ -172,11 +172,31 @@ export function renderJob(view, [jobId], page) {
         ...details.vertices.map((v) => [`Parallelism of ${v.name}`, v.parallelism]),
       ]));
     }
+    const executionBox = h('div', { id: 'job-execution-config' }, 'Loading…');
+    const userConfigBox = h('div', { id: 'job-user-config' }, 'Loading…');
+    parts.push(h('h2', null, 'Execution configuration'), executionBox, h('h2', null, 'User configuration'), userConfigBox);
     const checkpointBox = h('div', null, 'Loading…');
     parts.push(h('h2', null, 'Checkpointing'), checkpointBox);
     const metricsBox = h('div', null, 'Loading…');
     parts.push(h('h2', null, 'Job metrics'), metricsBox);
     fill(box, parts);
+    try {
+      const config = await get(`/jobs/${jobId}/config`);
+      const e = config['execution-config'] || {};
+      fill(executionBox, keyValues([
+        ['Execution mode', e['execution-mode']],
+        ['Restart strategy', e['restart-strategy']],
+        ['Job parallelism', h('span', { id: 'job-parallelism' }, String(e['job-parallelism']))],
+        ['Object reuse', String(e['object-reuse-mode'])],
+      ]));
+      const user = Object.entries(e['user-config'] || {});
+      fill(userConfigBox, user.length === 0
+        ? h('div', { class: 'muted' }, 'None: the job was not run from a job library with settings.')
+        : keyValues(user.map(([k, v]) => [h('span', { class: 'mono' }, k), h('span', { class: 'mono' }, String(v))])));
+    } catch (e) {
+      fill(executionBox, h('div', { class: 'error' }, e.message));
+      fill(userConfigBox, '');
+    }
     try {
       const c = await get(`/jobs/${jobId}/checkpoints/config`);
       fill(checkpointBox, keyValues(Object.entries(c).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)])));

@@ -1,4 +1,5 @@
-// #/overview: the cluster (TaskManagers, slots, jobs by state, version) and
+// #/overview: the cluster (TaskManagers, slots, jobs by state, version,
+// JobManager uptime) and
 // every job, running ones first.
 import { get } from './api.js';
 import { h, fill, table, badge, card, showError } from './dom.js';
@@ -21,6 +22,14 @@ export function jobsTable(jobs) {
     { empty: 'No jobs yet: submit one on the Submit job page.', className: 'jobs' });
 }
 
+// The server's own count (jobmanager-uptime) rather than the browser's clock,
+// which may differ from the JobManager's.
+function uptimeCard(overview) {
+  const c = card('JobManager uptime', format.duration(overview['jobmanager-uptime']), 'uptime-card');
+  if (overview['jobmanager-start-time'] > 0) c.title = `started ${format.time(overview['jobmanager-start-time'])}`;
+  return c;
+}
+
 export function renderOverview(view, params, page) {
   const errors = h('div', { class: 'error hidden' });
   const cards = h('div', { class: 'cards' });
@@ -40,7 +49,8 @@ export function renderOverview(view, params, page) {
         card('Finished jobs', overview['jobs-finished'], 'jobs-finished'),
         card('Canceled jobs', overview['jobs-cancelled'], 'jobs-cancelled'),
         card('Failed jobs', overview['jobs-failed'], 'jobs-failed'),
-        card('Version', overview['flink-version'], 'version-card'));
+        card('Version', overview['flink-version'], 'version-card'),
+        uptimeCard(overview));
       fill(jobs, jobsTable(list.jobs));
     } catch (e) {
       if (page.alive()) showError(errors, e);

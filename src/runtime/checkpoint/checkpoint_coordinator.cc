@@ -287,7 +287,17 @@ void CheckpointCoordinator::Acknowledge(const std::string& execution_id, Checkpo
     if (it == pending_.end()) return;  // aborted, or from an earlier attempt
     Pending& p = it->second;
     if (p.waiting.erase(execution_id) == 0) return;
-    p.states[task_of_execution_.at(execution_id)] = std::move(state);
+    std::pair<int, int> where = task_of_execution_.at(execution_id);
+    CheckpointRecord::SubtaskAck ack{.vertex = where.first, .subtask = where.second, .ack_ms = clock_.NowMillis()};
+    for (const StateFileInfo& f : state.files) ack.state_size += static_cast<int64_t>(f.size);
+    for (const OperatorSubtaskStateHandle& op : state.operators) {
+      for (const auto& [name, list] : op.operator_state) {
+        if (list.mode != OperatorStateMode::kChannel) continue;
+        for (const BlockRef& b : list.entries) ack.in_flight_size += static_cast<int64_t>(b.length);
+      }
+    }
+    p.acks.push_back(ack);
+    p.states[where] = std::move(state);
     if (p.waiting.empty()) CompleteLocked(id, actions);
   }
   Run(actions);
@@ -465,7 +475,7 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
                       .num_tasks = static_cast<int>(p.states.size()),
                       .num_acknowledged = static_cast<int>(p.states.size()),
                       .state_size = stats.state_size, .in_flight_size = stats.in_flight_size,
-                      .directory = p.barrier.directory, .failure = {}});
+                      .directory = p.barrier.directory, .failure = {}, .acks = std::move(p.acks)});
   if (records_.size() > 100) records_.pop_front();
   CompletedCheckpoint done{id, p.barrier.directory, p.barrier.savepoint, std::move(shared_files)};
   shared_files_.Register(done.shared_files);
@@ -525,7 +535,8 @@ void CheckpointCoordinator::AbortLocked(CheckpointId id, const Status& reason, b
                       .trigger_ms = p.barrier.timestamp, .end_ms = clock_.NowMillis(),
                       .num_tasks = static_cast<int>(p.states.size() + p.waiting.size()),
                       .num_acknowledged = static_cast<int>(p.states.size()), .state_size = 0,
-                      .in_flight_size = 0, .directory = p.barrier.directory, .failure = reason.Message()});
+                      .in_flight_size = 0, .directory = p.barrier.directory, .failure = reason.Message(),
+                      .acks = std::move(p.acks)});
   if (records_.size() > 100) records_.pop_front();
   std::string dir = p.barrier.directory;
   // Shared files uploaded for this checkpoint that no retained one
@@ -584,10 +595,23 @@ std::vector<CheckpointRecord> CheckpointCoordinator::Records() const {
                    .trigger_ms = p.barrier.timestamp, .end_ms = 0,
                    .num_tasks = static_cast<int>(p.states.size() + p.waiting.size()),
                    .num_acknowledged = static_cast<int>(p.states.size()), .state_size = 0, .in_flight_size = 0,
-                   .directory = p.barrier.directory, .failure = {}});
+                   .directory = p.barrier.directory, .failure = {}, .acks = p.acks});
   }
   out.insert(out.end(), records_.rbegin(), records_.rend());
   return out;
+}
+
+CheckpointCoordinator::Summary CheckpointCoordinator::Summarize() const {
+  std::lock_guard lock(mu_);
+  Summary s;
+  s.in_progress = static_cast<int>(pending_.size());
+  for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+    if (it->state != CheckpointRecord::State::kCompleted) continue;
+    s.last_duration_ms = std::max<int64_t>(0, it->end_ms - it->trigger_ms);
+    s.last_state_size = it->state_size;
+    break;
+  }
+  return s;
 }
 
 int64_t CheckpointCoordinator::NumAborted() const {

@@ -114,6 +114,20 @@ struct CheckpointRecord {
   std::string directory;
   /// Failed ones: why.
   std::string failure;
+  /// One subtask's acknowledgement, as the coordinator received it.
+  struct SubtaskAck {
+    int vertex = -1;
+    int subtask = -1;
+    /// Wall-clock milliseconds at which the coordinator got it.
+    Timestamp ack_ms = 0;
+    /// Bytes of the state files it wrote or referenced, and of in-flight
+    /// data (unaligned checkpoints) among them.
+    int64_t state_size = 0;
+    int64_t in_flight_size = 0;
+  };
+  /// The acknowledgements so far, in arrival order. Kept only for the
+  /// records Records() retains, so bounded by that history.
+  std::vector<SubtaskAck> acks;
 };
 
 /// The kind of checkpoint a request on demand asks for (the REST
@@ -196,6 +210,14 @@ class CheckpointCoordinator {
   /// Checkpoints and savepoints aborted for any reason (NumFailed() counts
   /// only those that count towards the tolerated failures).
   int64_t NumAborted() const;
+  /// What job metrics read on every sample, without copying the history.
+  struct Summary {
+    int in_progress = 0;
+    /// The newest completed checkpoint or savepoint (none: both -1).
+    int64_t last_duration_ms = -1;
+    int64_t last_state_size = -1;
+  };
+  Summary Summarize() const;
 
  private:
   struct Pending {
@@ -206,6 +228,7 @@ class CheckpointCoordinator {
     std::optional<std::promise<Result<std::string>>> promise;  // savepoints
     std::optional<std::promise<Result<CheckpointId>>> requested;  // checkpoints on request
     bool final = false;  // the last checkpoint before the job ends
+    std::vector<CheckpointRecord::SubtaskAck> acks;  // monitoring only
   };
   using Actions = std::vector<std::function<void()>>;
 
