@@ -73,7 +73,7 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
   grpc::Status TaskTerminated(grpc::ServerContext*, const pb::TaskTerminatedRequest* req, pb::Empty*) override {
     auto executor = jm_.Find(req->resource_id());
     if (!executor) return Unknown(req->resource_id());
-    if (TaskStateListener* listener = executor->TakeListener(req->execution_id())) {
+    if (RemoteTaskExecutor::ListenerCall listener = executor->TakeListener(req->execution_id())) {
       int state = req->state();
       if (state < static_cast<int>(ExecutionState::kCreated) || state > static_cast<int>(ExecutionState::kFailed)) {
         state = static_cast<int>(ExecutionState::kFailed);
@@ -87,8 +87,8 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
   grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*, const pb::CheckpointAckRequest* req, pb::Empty*) override {
     auto executor = jm_.Find(req->resource_id());
     if (!executor) return Unknown(req->resource_id());
-    TaskStateListener* listener = executor->ListenerOf(req->execution_id());
-    if (listener == nullptr) return grpc::Status::OK;  // the execution ended meanwhile
+    RemoteTaskExecutor::ListenerCall listener = executor->ListenerOf(req->execution_id());
+    if (!listener) return grpc::Status::OK;  // the execution ended meanwhile
     Result<TaskStateSnapshot> state = rpc::DecodeTaskState(req->state());
     if (!state.IsOk()) {
       listener->DeclineCheckpoint(req->execution_id(), req->checkpoint_id(), state.GetStatus());
@@ -101,7 +101,7 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
   grpc::Status DeclineCheckpoint(grpc::ServerContext*, const pb::CheckpointDeclineRequest* req, pb::Empty*) override {
     auto executor = jm_.Find(req->resource_id());
     if (!executor) return Unknown(req->resource_id());
-    if (TaskStateListener* listener = executor->ListenerOf(req->execution_id())) {
+    if (RemoteTaskExecutor::ListenerCall listener = executor->ListenerOf(req->execution_id())) {
       Status reason = rpc::FromProto(req->reason());
       if (reason.IsOk()) reason = Status::Internal("declined without a reason");
       listener->DeclineCheckpoint(req->execution_id(), req->checkpoint_id(), reason);
@@ -112,7 +112,7 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
   grpc::Status ReportExecutionEvent(grpc::ServerContext*, const pb::ExecutionEventRequest* req, pb::Empty*) override {
     auto executor = jm_.Find(req->resource_id());
     if (!executor) return Unknown(req->resource_id());
-    if (TaskStateListener* listener = executor->ListenerOf(req->execution_id())) {
+    if (RemoteTaskExecutor::ListenerCall listener = executor->ListenerOf(req->execution_id())) {
       if (req->kind() == pb::ExecutionEventRequest::END_OF_DATA) {
         listener->ReportEndOfData(req->execution_id());
       } else {

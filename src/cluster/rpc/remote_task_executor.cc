@@ -133,7 +133,8 @@ void RemoteTaskExecutor::RequestDrain(const std::string& execution_id) {
 
 void RemoteTaskExecutor::ReleaseJob(const std::string& job_id) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    listener_calls_cv_.wait(lock, [this] { return listener_calls_ == 0; });
     fingerprints_.erase(job_id);
     // Executions that never started (their attempt was cancelled during
     // deployment) have nothing more to report.
@@ -151,19 +152,31 @@ void RemoteTaskExecutor::ReleaseJob(const std::string& job_id) {
   if (!s.ok()) Log("jobmanager")->warn("TaskManager {}: release of job {} failed: {}", Id(), job_id, s.error_message());
 }
 
-TaskStateListener* RemoteTaskExecutor::ListenerOf(const std::string& execution_id) {
-  std::lock_guard lock(mu_);
-  auto it = executions_.find(execution_id);
-  return it == executions_.end() ? nullptr : it->second;
+RemoteTaskExecutor::ListenerCall::~ListenerCall() {
+  if (listener_ == nullptr) return;
+  {
+    std::lock_guard lock(owner_.mu_);
+    --owner_.listener_calls_;
+  }
+  owner_.listener_calls_cv_.notify_all();
 }
 
-TaskStateListener* RemoteTaskExecutor::TakeListener(const std::string& execution_id) {
+RemoteTaskExecutor::ListenerCall RemoteTaskExecutor::ListenerOf(const std::string& execution_id) {
   std::lock_guard lock(mu_);
   auto it = executions_.find(execution_id);
-  if (it == executions_.end()) return nullptr;
+  if (it == executions_.end()) return ListenerCall(*this, nullptr);
+  ++listener_calls_;
+  return ListenerCall(*this, it->second);
+}
+
+RemoteTaskExecutor::ListenerCall RemoteTaskExecutor::TakeListener(const std::string& execution_id) {
+  std::lock_guard lock(mu_);
+  auto it = executions_.find(execution_id);
+  if (it == executions_.end()) return ListenerCall(*this, nullptr);
   TaskStateListener* listener = it->second;
   executions_.erase(it);
-  return listener;
+  ++listener_calls_;
+  return ListenerCall(*this, listener);
 }
 
 void RemoteTaskExecutor::MarkLost(const std::string& reason) {
@@ -172,6 +185,7 @@ void RemoteTaskExecutor::MarkLost(const std::string& reason) {
     std::lock_guard lock(mu_);
     if (lost_) return;
     lost_ = true;
+    ++listener_calls_;
     executions.swap(executions_);
     queue_.clear();
   }
@@ -183,6 +197,11 @@ void RemoteTaskExecutor::MarkLost(const std::string& reason) {
                                                                info_.host, reason)),
                                TaskResult{});
   }
+  {
+    std::lock_guard lock(mu_);
+    --listener_calls_;
+  }
+  listener_calls_cv_.notify_all();
 }
 
 void RemoteTaskExecutor::MarkReachable() {

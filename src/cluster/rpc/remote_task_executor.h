@@ -52,12 +52,28 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   void RequestDrain(const std::string& execution_id) override;
   void ReleaseJob(const std::string& job_id) override;
 
-  /// The listener of a live execution here (nullptr: unknown or ended).
-  TaskStateListener* ListenerOf(const std::string& execution_id);
+  /// A listener handed out for one report. ReleaseJob waits until every
+  /// ListenerCall has been destroyed: its caller may destroy the job's
+  /// JobMaster (the listener) as soon as it returns.
+  class [[nodiscard]] ListenerCall {
+   public:
+    ListenerCall(RemoteTaskExecutor& owner, TaskStateListener* listener) : owner_(owner), listener_(listener) {}
+    ~ListenerCall();
+    ListenerCall(const ListenerCall&) = delete;
+    ListenerCall& operator=(const ListenerCall&) = delete;
+    explicit operator bool() const { return listener_ != nullptr; }
+    TaskStateListener* operator->() const { return listener_; }
+
+   private:
+    RemoteTaskExecutor& owner_;
+    TaskStateListener* listener_;
+  };
+  /// The listener of a live execution here (empty: unknown or ended).
+  ListenerCall ListenerOf(const std::string& execution_id);
   /// The TaskManager reported that an execution ended: forgets it and
-  /// returns its listener (nullptr when already reported, e.g. as lost), so
+  /// returns its listener (empty when already reported, e.g. as lost), so
   /// that each execution ends exactly once.
-  TaskStateListener* TakeListener(const std::string& execution_id);
+  ListenerCall TakeListener(const std::string& execution_id);
   /// The TaskManager is gone (heartbeat timeout, re-registration): every
   /// execution still running here fails with `reason`; later calls are
   /// no-ops and deployments fail.
@@ -94,6 +110,10 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   bool stop_ = false;
   bool lost_ = false;
   bool unreachable_ = false;  // a deployment found it unreachable
+  // Listener calls in progress (ListenerCall objects alive, MarkLost
+  // reporting); ReleaseJob waits for them to end.
+  int listener_calls_ = 0;
+  std::condition_variable listener_calls_cv_;
   std::map<std::string, TaskStateListener*> executions_;
   std::map<std::string, std::string> fingerprints_;  // job id -> graph fingerprint
   std::thread thread_;
