@@ -18,20 +18,12 @@
 #include <fstream>
 #include <string>
 
+#include "../keyed_records.h"
+
 namespace {
 
-struct Event {
-  uint64_t key;
-  uint64_t value;
-  int64_t ts;
-};
-
-constexpr uint64_t kKeys = 10'000;
-
-Event MakeEvent(int64_t i) {
-  auto u = static_cast<uint64_t>(i);
-  return Event{(u * 0x9E3779B97F4A7C15ULL >> 32) % kKeys, u, i};
-}
+using freshet_bench::Event;
+using freshet_bench::MakeEvent;
 
 int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
