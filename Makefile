@@ -45,6 +45,8 @@ bench-nexmark: build
 	@scripts/nexmark_report.py $(BUILD_DIR)/nexmark.csv --svg docs/nexmark.svg
 
 # Runtime tests under ASan+UBSan and under TSan, each in its own build tree.
+# TSan leaves out the process suites (labels deploy, ui): Debian's gRPC is not
+# instrumented, so TSan cannot see its synchronisation.
 asan: deps
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_SANITIZE=address -DFRESHET_BUILD_BENCH=OFF > /dev/null
 	@cmake --build build-asan -j $(JOBS)
@@ -53,7 +55,7 @@ asan: deps
 tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_SANITIZE=thread -DFRESHET_BUILD_BENCH=OFF > /dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	@cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) -LE slow --timeout 1200
+	@cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) -LE "slow|deploy|ui" --timeout 1200
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan

@@ -26,6 +26,17 @@ struct CheckpointStats {
   int64_t state_size = 0;
   /// Bytes of in-flight data (unaligned checkpoints) among them.
   int64_t in_flight_size = 0;
+  /// The largest figures the subtasks measured: from the trigger to a
+  /// subtask starting its part (a source getting the trigger, another task
+  /// its first barrier); from a subtask's first barrier to its last (or to
+  /// its unaligned snapshot); its synchronous part (forwarding the barrier,
+  /// capturing the state); its asynchronous part (writing the state).
+  Duration max_start_delay{0};
+  Duration max_alignment{0};
+  Duration max_sync{0};
+  Duration max_async{0};
+  /// Input bytes the subtasks processed while aligning, summed.
+  int64_t processed_bytes = 0;
 };
 
 struct JobExecutionResult {

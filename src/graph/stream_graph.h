@@ -80,6 +80,10 @@ struct JobArtifact {
   std::string library_name;      // for messages
   std::vector<std::string> args;
   std::map<std::string, std::string> config;
+  /// The part of `config` the run itself set (-D, -p, -s; REST
+  /// flinkConfiguration, parallelism, savepointPath), not the cluster's
+  /// defaults: what `GET /jobs/:id/config` shows as the user config.
+  std::map<std::string, std::string> run_config;
 };
 
 struct JobGraph {

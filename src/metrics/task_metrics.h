@@ -94,6 +94,7 @@ class TaskIoMetrics {
     records_out_.Inc(records_out - records_out_.GetCount());
   }
   void AddBytesIn(int64_t bytes) { bytes_in_.Inc(bytes); }
+  int64_t BytesIn() const { return bytes_in_.GetCount(); }
   void SetInputWatermark(int64_t watermark) { input_watermark_.store(watermark, std::memory_order_relaxed); }
   void BeginIdle() { idle_.Begin(SteadyNow().count()); }
   void EndIdle() { idle_.End(SteadyNow().count()); }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cluster/log_files.h"
 #include "rest/metrics_json.h"
 #include "rest/rest_handlers.h"
 
@@ -21,9 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kVersion = "Freshet " FRESHET_VERSION_STRING;
-
-// Larger log files are served from their end: the newest lines matter.
-constexpr std::uintmax_t kMaxLogBytes = 64u << 20;
 
 nlohmann::json HardwareJson() {
   long pages = sysconf(_SC_PHYS_PAGES);
@@ -73,54 +71,24 @@ Timestamp WallMillis(std::chrono::steady_clock::time_point t, const Clock& clock
   return clock.NowMillis() - ago.count();
 }
 
-nlohmann::json LogListJson(const std::string& dir) {
+nlohmann::json LogListJson(const std::vector<LogFileInfo>& files) {
   nlohmann::json logs = nlohmann::json::array();
-  std::error_code ec;
-  if (!dir.empty() && fs::is_directory(dir, ec)) {
-    std::vector<std::string> names;
-    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
-      if (e.is_regular_file(ec)) names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (const std::string& name : names) {
-      fs::path p = fs::path(dir) / name;
-      auto mtime = fs::last_write_time(p, ec);
-      int64_t mtime_ms = ec ? 0
-                            : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::file_clock::to_sys(mtime).time_since_epoch())
-                                  .count();
-      logs.push_back({{"name", name}, {"size", static_cast<int64_t>(fs::file_size(p, ec))}, {"mtime", mtime_ms}});
-    }
-  }
+  for (const LogFileInfo& f : files) logs.push_back({{"name", f.name}, {"size", f.size}, {"mtime", f.mtime_ms}});
   return {{"logs", std::move(logs)}};
 }
 
-RestResponse LogFileResponse(const std::string& dir, const std::string& name) {
-  std::error_code ec;
-  // The name must be one of the directory's entries: no path from the
-  // client is ever opened.
-  bool listed = false;
-  if (!dir.empty() && name.find('/') == std::string::npos && name != "." && name != "..") {
-    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
-      if (e.path().filename().string() == name && e.is_regular_file(ec)) {
-        listed = true;
-        break;
-      }
-    }
-  }
-  if (!listed) {
-    std::string shown = name.size() > 80 ? name.substr(0, 80) + "..." : name;
-    return ErrorResponse(404, fmt::format("there is no log file '{}'", shown));
-  }
-  fs::path path = fs::path(dir) / name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrorResponse(500, fmt::format("cannot read log file '{}'", name));
-  std::uintmax_t size = fs::file_size(path, ec);
-  if (!ec && size > kMaxLogBytes) in.seekg(static_cast<std::streamoff>(size - kMaxLogBytes));
+nlohmann::json LogListJson(const std::string& dir) { return LogListJson(ListLogFiles(dir)); }
+
+RestResponse LogTextResponse(Result<std::string> text) {
+  if (!text.IsOk()) return ErrorResponse(text.GetStatus());
   RestResponse r;
   r.content_type = "text/plain; charset=UTF-8";
-  r.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  r.body = std::move(text).Value();
   return r;
+}
+
+RestResponse LogFileResponse(const std::string& dir, const std::string& name) {
+  return LogTextResponse(ReadLogFile(dir, name));
 }
 
 void AddClusterHandlers(RestRouter& router, const RestContext& ctx) {
@@ -206,16 +174,22 @@ void AddClusterHandlers(RestRouter& router, const RestContext& ctx) {
     return JsonResponse(200, body);
   });
 
-  router.Add("GET", "/taskmanagers/:tmid/logs", [&dispatcher](const RestRequest& req) {
+  // An in-process TaskManager's logs are the JobManager's files; a
+  // TaskManager process is asked for its own.
+  router.Add("GET", "/taskmanagers/:tmid/logs", [&ctx, &dispatcher](const RestRequest& req) {
     Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
     if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
-    return JsonResponse(200, LogListJson(tm->log_dir));
+    if (!tm->log_dir.empty() || !ctx.list_remote_logs) return JsonResponse(200, LogListJson(tm->log_dir));
+    Result<std::vector<LogFileInfo>> files = ctx.list_remote_logs(tm->id);
+    if (!files.IsOk()) return ErrorResponse(files.GetStatus());
+    return JsonResponse(200, LogListJson(*files));
   });
 
-  router.Add("GET", "/taskmanagers/:tmid/logs/:name", [&dispatcher](const RestRequest& req) {
+  router.Add("GET", "/taskmanagers/:tmid/logs/:name", [&ctx, &dispatcher](const RestRequest& req) {
     Result<TaskManagerStatus> tm = dispatcher.TaskManager(req.Param("tmid"));
     if (!tm.IsOk()) return ErrorResponse(tm.GetStatus());
-    return LogFileResponse(tm->log_dir, req.Param("name"));
+    if (!tm->log_dir.empty() || !ctx.read_remote_log) return LogFileResponse(tm->log_dir, req.Param("name"));
+    return LogTextResponse(ctx.read_remote_log(tm->id, req.Param("name")));
   });
 
   router.Add("GET", "/taskmanagers/:tmid/metrics", [&ctx, &dispatcher](const RestRequest& req) {

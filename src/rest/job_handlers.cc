@@ -240,13 +240,15 @@ const char* CheckpointStateName(CheckpointRecord::State state) {
 nlohmann::json TaskCheckpointJson(const CheckpointRecord& c, const JobVertex& v) {
   int acknowledged = 0;
   Timestamp latest_ack = -1;
-  int64_t state_size = 0, in_flight = 0;
+  int64_t state_size = 0, in_flight = 0, processed = 0, alignment = 0;
   for (const CheckpointRecord::SubtaskAck& a : c.acks) {
     if (a.vertex != v.id) continue;
     ++acknowledged;
     latest_ack = std::max(latest_ack, a.ack_ms);
     state_size += a.state_size;
     in_flight += a.in_flight_size;
+    processed += a.metrics.processed_bytes;
+    alignment = std::max(alignment, a.metrics.alignment_ms);
   }
   return {{"id", c.id},
           {"status", CheckpointStateName(c.state)},
@@ -254,11 +256,12 @@ nlohmann::json TaskCheckpointJson(const CheckpointRecord& c, const JobVertex& v)
           {"checkpointed_size", state_size},
           {"state_size", state_size},
           {"end_to_end_duration", latest_ack >= 0 ? latest_ack - c.trigger_ms : -1},
-          // Tasks do not measure what they buffered or processed during
-          // alignment; see README.md.
+          // Aligning tasks block the channels whose barrier came: nothing is
+          // buffered (Flink has reported 0 here since 1.11 too).
           {"alignment_buffered", 0},
-          {"processed_data", 0},
+          {"processed_data", processed},
           {"persisted_data", in_flight},
+          {"alignment_duration", alignment},
           {"num_subtasks", v.parallelism},
           {"num_acknowledged_subtasks", acknowledged}};
 }
@@ -267,14 +270,14 @@ nlohmann::json StatsSummary(std::vector<int64_t> values);
 
 /// Flink's TaskCheckpointStatisticsWithSubtaskDetails: the vertex's figures
 /// plus one entry per subtask (acknowledged or not) and their summary.
-nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex& v, bool unaligned) {
+nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex& v) {
   nlohmann::json out = TaskCheckpointJson(c, v);
   std::vector<const CheckpointRecord::SubtaskAck*> by_subtask(static_cast<size_t>(v.parallelism), nullptr);
   for (const CheckpointRecord::SubtaskAck& a : c.acks) {
     if (a.vertex != v.id || a.subtask < 0 || a.subtask >= v.parallelism) continue;
     by_subtask[static_cast<size_t>(a.subtask)] = &a;
   }
-  std::vector<int64_t> sizes, durations, persisted, zeros;
+  std::vector<int64_t> sizes, durations, persisted, zeros, syncs, asyncs, processed, alignments, delays;
   nlohmann::json subtasks = nlohmann::json::array();
   for (int s = 0; s < v.parallelism; ++s) {
     const CheckpointRecord::SubtaskAck* a = by_subtask[static_cast<size_t>(s)];
@@ -288,8 +291,12 @@ nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex
     durations.push_back(a->ack_ms - c.trigger_ms);
     persisted.push_back(a->in_flight_size);
     zeros.push_back(0);
-    // Sync/async snapshot times, alignment and start delay are not
-    // measured by the tasks: 0 (see README.md).
+    const SubtaskCheckpointMetrics& m = a->metrics;
+    syncs.push_back(m.sync_ms);
+    asyncs.push_back(m.async_ms);
+    processed.push_back(m.processed_bytes);
+    alignments.push_back(m.alignment_ms);
+    delays.push_back(m.start_delay_ms);
     subtasks.push_back({{"className", ".CompletedSubtaskCheckpointStatistics"},
                         {"index", s},
                         {"status", "completed"},
@@ -297,23 +304,23 @@ nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex
                         {"end_to_end_duration", a->ack_ms - c.trigger_ms},
                         {"checkpointed_size", a->state_size},
                         {"state_size", a->state_size},
-                        {"checkpoint", {{"sync", 0}, {"async", 0}}},
-                        {"alignment", {{"buffered", 0}, {"processed", 0}, {"persisted", a->in_flight_size},
-                                       {"duration", 0}}},
-                        {"start_delay", 0},
-                        {"unaligned_checkpoint", unaligned && !c.savepoint},
+                        {"checkpoint", {{"sync", m.sync_ms}, {"async", m.async_ms}}},
+                        {"alignment", {{"buffered", 0}, {"processed", m.processed_bytes},
+                                       {"persisted", a->in_flight_size}, {"duration", m.alignment_ms}}},
+                        {"start_delay", m.start_delay_ms},
+                        {"unaligned_checkpoint", m.unaligned},
                         {"aborted", c.state == CheckpointRecord::State::kFailed}});
   }
   out["summary"] = {{"checkpointed_size", StatsSummary(sizes)},
                     {"state_size", StatsSummary(sizes)},
                     {"end_to_end_duration", StatsSummary(durations)},
-                    {"checkpoint_duration", {{"sync", StatsSummary(zeros)}, {"async", StatsSummary(zeros)}}},
+                    {"checkpoint_duration", {{"sync", StatsSummary(syncs)}, {"async", StatsSummary(asyncs)}}},
                     {"alignment",
                      {{"buffered", StatsSummary(zeros)},
-                      {"processed", StatsSummary(zeros)},
+                      {"processed", StatsSummary(processed)},
                       {"persisted", StatsSummary(persisted)},
-                      {"duration", StatsSummary(zeros)}}},
-                    {"start_delay", StatsSummary(zeros)}};
+                      {"duration", StatsSummary(alignments)}}},
+                    {"start_delay", StatsSummary(delays)}};
   out["subtasks"] = std::move(subtasks);
   return out;
 }
@@ -321,6 +328,11 @@ nlohmann::json SubtaskCheckpointsJson(const CheckpointRecord& c, const JobVertex
 nlohmann::json CheckpointJson(const CheckpointRecord& c, const JobDetails& job) {
   bool unaligned = job.graph->stream_graph->options.checkpoint.unaligned;
   Timestamp end = c.end_ms > 0 ? c.end_ms : -1;
+  int64_t processed = 0, alignment = 0;
+  for (const CheckpointRecord::SubtaskAck& a : c.acks) {
+    processed += a.metrics.processed_bytes;
+    alignment = std::max(alignment, a.metrics.alignment_ms);
+  }
   nlohmann::json j = {
       {"className", c.state == CheckpointRecord::State::kCompleted ? ".CompletedCheckpointStatistics"
                     : c.state == CheckpointRecord::State::kFailed  ? ".FailedCheckpointStatistics"
@@ -335,8 +347,10 @@ nlohmann::json CheckpointJson(const CheckpointRecord& c, const JobDetails& job) 
       {"state_size", c.state_size},
       {"end_to_end_duration", end >= 0 ? end - c.trigger_ms : -1},
       {"alignment_buffered", 0},
-      {"processed_data", 0},
+      {"processed_data", processed},
       {"persisted_data", c.in_flight_size},
+      // Not in Flink's API: the longest alignment of a subtask.
+      {"alignment_duration", alignment},
       {"num_subtasks", c.num_tasks},
       {"num_acknowledged_subtasks", c.num_acknowledged},
       {"checkpoint_type", c.savepoint ? "SAVEPOINT" : unaligned ? "UNALIGNED_CHECKPOINT" : "CHECKPOINT"},
@@ -393,7 +407,7 @@ int RestoreCount(const JobMaster::View& view) {
 nlohmann::json CheckpointingStatisticsJson(const JobDetails& job, const Clock& clock) {
   nlohmann::json history = nlohmann::json::array();
   nlohmann::json latest_completed = nullptr, latest_savepoint = nullptr, latest_failed = nullptr;
-  std::vector<int64_t> sizes, durations, persisted;
+  std::vector<int64_t> sizes, durations, persisted, processed, alignments;
   int64_t in_progress = 0;
   for (const CheckpointRecord& c : job.checkpoints) {
     nlohmann::json j = CheckpointJson(c, job);
@@ -402,6 +416,8 @@ nlohmann::json CheckpointingStatisticsJson(const JobDetails& job, const Clock& c
       sizes.push_back(c.state_size);
       durations.push_back(c.end_ms - c.trigger_ms);
       persisted.push_back(c.in_flight_size);
+      processed.push_back(j["processed_data"].get<int64_t>());
+      alignments.push_back(j["alignment_duration"].get<int64_t>());
       if (c.savepoint && latest_savepoint.is_null()) latest_savepoint = j;
       if (!c.savepoint && latest_completed.is_null()) latest_completed = j;
     }
@@ -426,8 +442,9 @@ nlohmann::json CheckpointingStatisticsJson(const JobDetails& job, const Clock& c
             {"state_size", StatsSummary(sizes)},
             {"end_to_end_duration", StatsSummary(durations)},
             {"alignment_buffered", StatsSummary({})},
-            {"processed_data", StatsSummary({})},
-            {"persisted_data", StatsSummary(persisted)}}},
+            {"processed_data", StatsSummary(processed)},
+            {"persisted_data", StatsSummary(persisted)},
+            {"alignment_duration", StatsSummary(alignments)}}},
           {"latest",
            {{"completed", latest_completed},
             {"savepoint", latest_savepoint},
@@ -495,13 +512,13 @@ std::string RestartStrategyText(const ExecutionOptions& options) {
 }
 
 /// Flink's job configuration (`GET /jobs/:jobid/config`). The user config
-/// is the settings a job library was run with (-p, -s, -D); a job built in
-/// this process has none.
+/// is what the run of a job library set (-p, -s, -D), not the cluster's
+/// defaults; a job built in this process has none.
 nlohmann::json JobConfigJson(const JobDetails& job) {
   const ExecutionOptions& options = job.graph->stream_graph->options;
   nlohmann::json user_config = nlohmann::json::object();
   if (job.graph->artifact) {
-    for (const auto& [key, value] : job.graph->artifact->config) user_config[key] = value;
+    for (const auto& [key, value] : job.graph->artifact->run_config) user_config[key] = value;
   }
   return {{"jid", job.summary.job_id},
           {"name", job.summary.name},
@@ -689,8 +706,7 @@ void AddJobHandlers(RestRouter& router, const RestContext& ctx) {
                if (!checkpoint.IsOk()) return ErrorResponse(checkpoint.GetStatus());
                Result<const JobVertex*> vertex = FindVertex(*job, req);
                if (!vertex.IsOk()) return ErrorResponse(vertex.GetStatus());
-               bool unaligned = job->graph->stream_graph->options.checkpoint.unaligned;
-               return JsonResponse(200, SubtaskCheckpointsJson(**checkpoint, **vertex, unaligned));
+               return JsonResponse(200, SubtaskCheckpointsJson(**checkpoint, **vertex));
              });
 
   router.Add("GET", "/jobs/:jobid/config", [&dispatcher](const RestRequest& req) {

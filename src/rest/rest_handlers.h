@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cluster/jobmanager/dispatcher.h"
+#include "cluster/log_files.h"
 #include "freshet/configuration.h"
 #include "rest/rest_router.h"
 
@@ -34,6 +35,11 @@ struct RestContext {
   /// JobManager process's MetricFetcher); nullptr: the metric endpoints
   /// answer with empty lists.
   const MetricView* metrics = nullptr;
+  /// The log files of a TaskManager in another process, and the tail of
+  /// one of them, fetched from it; unset: only in-process TaskManagers'
+  /// logs are served.
+  std::function<Result<std::vector<LogFileInfo>>(const std::string& tm_id)> list_remote_logs;
+  std::function<Result<std::string>(const std::string& tm_id, const std::string& name)> read_remote_log;
 };
 
 void AddClusterHandlers(RestRouter& router, const RestContext& context);

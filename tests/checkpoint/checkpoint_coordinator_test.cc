@@ -354,5 +354,39 @@ TEST_F(CheckpointCoordinatorTest, JobEndRemovesSharedFilesOfUnfinishedCheckpoint
   EXPECT_FALSE(fs::exists(shared / "orphan.sst"));
 }
 
+TEST_F(CheckpointCoordinatorTest, KeepsWhatEachSubtaskMeasuredAndTheLargestPerCheckpoint) {
+  auto c = Coordinator(Options(/*interval_ms=*/0));
+  Start(*c);
+  auto requested = c->RequestCheckpoint(CheckpointType::kConfigured);
+  TaskStateSnapshot first;
+  first.metrics = {.start_delay_ms = 3, .alignment_ms = 40, .processed_bytes = 1000, .sync_ms = 2, .async_ms = 9};
+  TaskStateSnapshot second;
+  second.metrics = {.start_delay_ms = 7, .alignment_ms = 5, .processed_bytes = 24, .sync_ms = 11, .async_ms = 4,
+                    .unaligned = true};
+  c->Acknowledge("e1", 1, second);
+  c->Acknowledge("e0", 1, first);
+  ASSERT_TRUE(Ready(requested));
+
+  std::vector<CheckpointRecord> records = c->Records();
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_EQ(records[0].acks.size(), 2u);
+  // In arrival order, each with its subtask and its figures.
+  EXPECT_EQ(records[0].acks[0].subtask, 1);
+  EXPECT_EQ(records[0].acks[0].metrics.sync_ms, 11);
+  EXPECT_TRUE(records[0].acks[0].metrics.unaligned);
+  EXPECT_EQ(records[0].acks[1].subtask, 0);
+  EXPECT_EQ(records[0].acks[1].metrics.alignment_ms, 40);
+  EXPECT_EQ(records[0].acks[1].metrics.processed_bytes, 1000);
+  EXPECT_FALSE(records[0].acks[1].metrics.unaligned);
+
+  std::vector<CheckpointStats> history = c->History();
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].max_start_delay, Duration(7));
+  EXPECT_EQ(history[0].max_alignment, Duration(40));
+  EXPECT_EQ(history[0].max_sync, Duration(11));
+  EXPECT_EQ(history[0].max_async, Duration(9));
+  EXPECT_EQ(history[0].processed_bytes, 1024);
+}
+
 }  // namespace
 }  // namespace freshet::internal

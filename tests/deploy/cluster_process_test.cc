@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <future>
 #include <regex>
 
 #include "deploy/deploy_env.h"
@@ -271,12 +272,44 @@ TEST_F(ClusterProcessTest, RestShowsTaskMetricsFetchedFromTaskManagersAndALostOn
     EXPECT_THAT(scrape->body, HasSubstr(job_id));
   }
 
+  // A TaskManager process's logs, read from it over its RPC service.
+  {
+    nlohmann::json logs = GetJson("/taskmanagers/tm-1/logs");
+    std::vector<std::string> names;
+    for (const nlohmann::json& l : logs["logs"]) names.push_back(l.value("name", ""));
+    EXPECT_THAT(names, ::testing::Contains("freshet-taskmanager-tm-1.log")) << logs.dump();
+    httplib::Client client("127.0.0.1", rest_port_);
+    auto log = client.Get("/taskmanagers/tm-1/logs/freshet-taskmanager-tm-1.log");
+    ASSERT_TRUE(log);
+    EXPECT_EQ(log->status, 200);
+    EXPECT_THAT(log->get_header_value("Content-Type"), HasSubstr("text/plain"));
+    EXPECT_THAT(log->body, HasSubstr("TaskManager tm-1 started"));
+    auto missing = client.Get("/taskmanagers/tm-1/logs/no-such.log");
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404);
+    EXPECT_THAT(missing->body, HasSubstr("there is no log file 'no-such.log'"));
+    // A path is never opened, however it is spelled.
+    auto escape = client.Get("/taskmanagers/tm-1/logs/..%2Fjobmanager.err");
+    ASSERT_TRUE(escape);
+    EXPECT_EQ(escape->status, 404) << escape->body;
+  }
+
   // tm-2 hangs (SIGSTOP): its answer never comes, and the metric requests
   // still return, bounded by the fetch timeout.
   // Requests go on for longer than the fetcher's update interval (1 s), so
   // at least one fetch asks tm-2 while it hangs.
   ::kill(tm2.Pid(), SIGSTOP);
   auto stopped = std::chrono::steady_clock::now();
+  // Its logs are asked for meanwhile: 503 naming it, after the request's
+  // deadline (or at once when the heartbeat timeout declared it lost).
+  auto hung_logs = std::async(std::launch::async, [&] {
+    httplib::Client client("127.0.0.1", rest_port_);
+    client.set_read_timeout(std::chrono::seconds(60));
+    auto start = std::chrono::steady_clock::now();
+    auto r = client.Get("/taskmanagers/tm-2/logs");
+    std::pair<int, std::string> answer = r ? std::pair(r->status, r->body) : std::pair(0, std::string());
+    return std::pair(answer, std::chrono::steady_clock::now() - start);
+  });
   for (int i = 0; i < 3 || std::chrono::steady_clock::now() - stopped < std::chrono::milliseconds(1500); ++i) {
     auto start = std::chrono::steady_clock::now();
     httplib::Client client("127.0.0.1", rest_port_);
@@ -286,6 +319,13 @@ TEST_F(ClusterProcessTest, RestShowsTaskMetricsFetchedFromTaskManagersAndALostOn
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->status == 200 || r->status == 404) << r->status << " " << r->body;
     EXPECT_LT(took, std::chrono::seconds(15)) << "request " << i;
+  }
+  {
+    auto [answer, took] = hung_logs.get();
+    EXPECT_EQ(answer.first, 503) << answer.second;
+    EXPECT_THAT(answer.second, ::testing::AnyOf(HasSubstr("cannot list the log files of TaskManager tm-2"),
+                                                HasSubstr("TaskManager tm-2 is lost")));
+    EXPECT_LT(took, std::chrono::seconds(15));
   }
   // Killed: lost by heartbeat timeout; its metrics are simply gone.
   ::kill(tm2.Pid(), SIGKILL);

@@ -35,7 +35,9 @@ class EmbeddedWebUiTest : public ::testing::Test {
  protected:
   /// Starts `freshet run <args>` and reads up to its "Web UI: ..." line;
   /// returns the port it names (0: no such line; `lines_` holds what came).
-  int StartRun(const std::vector<std::string>& args) {
+  int StartRun(std::vector<std::string> args) {
+    // The run's log file goes to the test's directory.
+    args.insert(args.begin(), {"-D", "env.log.dir=" + dir_.Sub("log")});
     EXPECT_TRUE(run_.Start("run", args, dir_.Sub("run.err")));
     std::regex web_ui("Web UI: http://(.+):(\\d+)");
     for (int i = 0; i < 50; ++i) {
@@ -106,6 +108,16 @@ TEST_F(EmbeddedWebUiTest, ServesTheWebUiWhileTheJobRunsAndExitsZeroWhenItFinishe
   auto jars = Get(port, "/jars");
   ASSERT_TRUE(jars);
   EXPECT_THAT(jars->body, HasSubstr("oracle_job.so"));
+  // The JobManager's log page lists the run's log file, which holds the
+  // in-process JobManager's lines about the job.
+  auto logs = Get(port, "/jobmanager/logs");
+  ASSERT_TRUE(logs);
+  EXPECT_THAT(logs->body, HasSubstr("freshet-client.log"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("log/freshet-client.log")));
+  auto log = Get(port, "/jobmanager/logs/freshet-client.log");
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, 200);
+  EXPECT_THAT(log->body, HasSubstr("Oracle Job"));
 
   ASSERT_TRUE(ReadUntil("has finished")) << "stdout:\n" << lines_ << "stderr:\n" << Stderr();
   EXPECT_THAT(lines_, HasSubstr("Job has been submitted with JobID"));
@@ -144,7 +156,8 @@ TEST_F(EmbeddedWebUiTest, LingerKeepsTheWebUiUpAfterTheJobEnded) {
 
 TEST_F(EmbeddedWebUiTest, RestEnabledInTheConfigurationFileTurnsTheWebUiOn) {
   std::ofstream(dir_.Sub("freshet.yaml")) << "rest.enabled: true\nrest.port: 0\n";
-  auto [code, out] = Cli("run -c " + dir_.Sub("freshet.yaml") + " " + JobPath("sum_job") +
+  auto [code, out] = Cli("run -c " + dir_.Sub("freshet.yaml") + " -D env.log.dir=" + dir_.Sub("log") + " " +
+                         JobPath("sum_job") +
                          " --count 300 --keys 3 --output " + dir_.Sub("sums"));
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(std::regex_search(out, std::regex("Web UI: http://[^:]+:[0-9]+\n"))) << out;
@@ -165,7 +178,8 @@ TEST_F(EmbeddedWebUiTest, PortInUseIsAClearErrorNamingThePort) {
   ASSERT_EQ(::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   int port = ntohs(addr.sin_port);
 
-  auto [code, out] = Cli("run --web-ui -D rest.port=" + std::to_string(port) + " " + JobPath("sum_job") +
+  auto [code, out] = Cli("run --web-ui -D env.log.dir=" + dir_.Sub("log") + " -D rest.port=" +
+                         std::to_string(port) + " " + JobPath("sum_job") +
                          " --count 100 --keys 2 --output " + dir_.Sub("sums"));
   ::close(busy);
   EXPECT_EQ(code, 1) << out;
@@ -190,7 +204,8 @@ TEST_F(EmbeddedWebUiTest, ConflictingOrMalformedOptionsAreRefused) {
   auto [enabled, out_e] = Cli("run -D rest.enabled=maybe " + JobPath("sum_job"));
   EXPECT_EQ(enabled, 1);
   EXPECT_THAT(out_e, HasSubstr("rest.enabled"));
-  auto [library, out_lib] = Cli("run --web-ui -D rest.port=0 " + dir_.Sub("missing.so"));
+  auto [library, out_lib] = Cli("run --web-ui -D env.log.dir=" + dir_.Sub("log") + " -D rest.port=0 " +
+                                dir_.Sub("missing.so"));
   EXPECT_EQ(library, 1);
   EXPECT_THAT(out_lib, HasSubstr("missing.so"));
   EXPECT_THAT(out_lib, Not(HasSubstr("Web UI:")));

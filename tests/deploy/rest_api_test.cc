@@ -51,6 +51,8 @@ class RestApiTest : public ::testing::Test {
     }
     DispatcherOptions options;
     options.upload_dir = dir_.Sub("uploads");
+    // A cluster setting every job's configuration holds.
+    options.job_defaults.Set("taskmanager.numberOfTaskSlots", "2");
     auto dispatcher = Dispatcher::Create(options);
     ASSERT_TRUE(dispatcher.IsOk()) << dispatcher.GetStatus().Message();
     dispatcher_ = std::move(dispatcher).Value();
@@ -415,8 +417,17 @@ TEST_F(RestApiTest, SavepointsStopWithSavepointAndResume) {
       EXPECT_GE(ack, trigger_ms) << s.dump();
       EXPECT_LE(ack, end_ms) << s.dump();
       EXPECT_EQ(s["end_to_end_duration"].get<int64_t>(), ack - trigger_ms);
-      EXPECT_TRUE(s["checkpoint"].contains("sync") && s["checkpoint"].contains("async")) << s.dump();
-      EXPECT_TRUE(s["alignment"].contains("duration")) << s.dump();
+      // What the task measured: one after the other within the subtask's
+      // end-to-end time (each figure rounded down to a millisecond).
+      int64_t parts = s["start_delay"].get<int64_t>() + s["alignment"]["duration"].get<int64_t>() +
+                      s["checkpoint"]["sync"].get<int64_t>() + s["checkpoint"]["async"].get<int64_t>();
+      EXPECT_LE(parts, s["end_to_end_duration"].get<int64_t>() + 1) << s.dump();
+      for (int64_t part : {s["start_delay"].get<int64_t>(), s["alignment"]["duration"].get<int64_t>(),
+                           s["checkpoint"]["sync"].get<int64_t>(), s["checkpoint"]["async"].get<int64_t>(),
+                           s["alignment"]["processed"].get<int64_t>()}) {
+        EXPECT_GE(part, 0) << s.dump();
+      }
+      EXPECT_EQ(s["unaligned_checkpoint"], false);
       EXPECT_EQ(s["aborted"], false);
       subtask_sizes += s["state_size"].get<int64_t>();
     }
@@ -445,6 +456,10 @@ TEST_F(RestApiTest, SavepointsStopWithSavepointAndResume) {
   EXPECT_THAT(execution["restart-strategy"].get<std::string>(), HasSubstr("fixed delay")) << job_config.text;
   EXPECT_EQ(execution["user-config"]["execution.checkpointing.interval"], "100 ms") << job_config.text;
   EXPECT_EQ(execution["user-config"]["parallelism.default"], "2") << job_config.text;
+  EXPECT_EQ(execution["user-config"]["state.checkpoints.dir"], dir_.Sub("checkpoints")) << job_config.text;
+  // Only what the run set: none of the cluster's defaults.
+  EXPECT_FALSE(execution["user-config"].contains("taskmanager.numberOfTaskSlots")) << job_config.text;
+  EXPECT_EQ(execution["user-config"].size(), 3u) << job_config.text;
 
   // A savepoint while the job goes on.
   Answer trigger = Post("/jobs/" + job + "/savepoints", nlohmann::json{{"target-directory", dir_.Sub("savepoints")},

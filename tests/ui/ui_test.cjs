@@ -1,11 +1,13 @@
 // Freshet's web UI in a real browser: playwright-core drives Debian's
-// chromium against a `freshet jobmanager` with one in-process TaskManager.
-// The job (tests/deploy/jobs/ticker_job.cc) is uploaded and started through
-// the Submit page; then every page must load without console errors or
-// failed requests, the graph must show the plan's vertices, the records
-// figures must grow between polls, a savepoint must complete with a path on
-// disk and cancel must end the job CANCELED. Screenshots of every page are
-// written under FRESHET_UI_WORK_DIR/screenshots.
+// chromium against a cluster of processes: `freshet jobmanager` and two
+// `freshet taskmanager`s of one slot each, so a job of parallelism 2 runs
+// across both. The job (tests/deploy/jobs/ticker_job.cc) is uploaded and
+// started through the Submit page; then every page must load without
+// console errors or failed requests, the graph must show the plan's
+// vertices, the records figures must grow between polls, checkpoints must
+// show per-subtask figures, a failed checkpoint its reason, a savepoint must
+// complete with a path on disk and cancel must end the job CANCELED.
+// Screenshots of every page are written under FRESHET_UI_WORK_DIR/screenshots.
 //
 // Environment: FRESHET_CLI (the `freshet` program), FRESHET_TICKER_JOB (the
 // job library), FRESHET_UI_WORK_DIR (a build directory for node_modules and
@@ -65,25 +67,65 @@ function installPackages() {
   }
 }
 
-/** Starts `freshet jobmanager` in `dir`; resolves with { process, url } once it prints its REST endpoint. */
-function startJobManager(dir) {
-  const args = ['jobmanager', '-D', 'rest.port=0', '-D', 'jobmanager.rpc.port=0', '-D', 'taskmanager.local.count=1',
-    '-D', 'taskmanager.numberOfTaskSlots=4', '-D', `env.log.dir=${path.join(dir, 'log')}`];
-  const child = spawn(cli, args, { cwd: dir, stdio: ['ignore', 'pipe', fs.openSync(path.join(dir, 'jobmanager.err'), 'w')] });
+/**
+ * Starts `freshet <verb> <args>` in `dir` (stderr to <dir>/<name>.err);
+ * resolves with { process, match } once its stdout matches `ready`.
+ */
+function startProcess(dir, name, verb, args, ready) {
+  const child = spawn(cli, [verb, ...args], { cwd: dir, stdio: ['ignore', 'pipe', fs.openSync(path.join(dir, `${name}.err`), 'w')] });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`the JobManager printed no REST endpoint in ${WAIT_MS} ms: ${out}`)), WAIT_MS);
-    child.on('exit', (code) => reject(new Error(`the JobManager exited (${code}) before it served: ${out}`)));
+    const timer = setTimeout(() => reject(new Error(`${name} printed nothing matching ${ready} in ${WAIT_MS} ms: ${out}`)), WAIT_MS);
+    child.on('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready: ${out}`)));
     child.stdout.on('data', (chunk) => {
       out += chunk;
-      const m = /REST endpoint: http:\/\/[^:\s]+:(\d+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
-        // It binds 127.0.0.1; "localhost" could resolve to ::1 first.
-        resolve({ process: child, url: `http://127.0.0.1:${m[1]}` });
+        child.removeAllListeners('exit');
+        resolve({ process: child, match: m });
       }
     });
   });
+}
+
+/** Ends a process: SIGTERM, then SIGKILL after 20 s. */
+async function stopProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * Starts the cluster in `dir`: a JobManager with no TaskManager of its own,
+ * then TaskManager processes tm-1 and tm-2 of one slot each, each logging
+ * to a directory of its own (as on separate hosts). Resolves with
+ * { processes, url }.
+ */
+async function startCluster(dir) {
+  const log = `env.log.dir=${path.join(dir, 'log')}`;
+  const jm = await startProcess(dir, 'jobmanager', 'jobmanager',
+    ['-D', 'rest.port=0', '-D', 'jobmanager.rpc.port=0', '-D', 'taskmanager.local.count=0', '-D', log],
+    /REST endpoint: http:\/\/[^:\s]+:(\d+)\nRPC endpoint: ([^:\s]+):(\d+)\n/);
+  const processes = [jm.process];
+  // It binds 127.0.0.1; "localhost" could resolve to ::1 first.
+  const url = `http://127.0.0.1:${jm.match[1]}`;
+  try {
+    for (const id of ['tm-1', 'tm-2']) {
+      const tm = await startProcess(dir, id, 'taskmanager', ['-D', 'jobmanager.rpc.address=127.0.0.1', '-D',
+        `jobmanager.rpc.port=${jm.match[3]}`, '-D', `taskmanager.resource-id=${id}`, '-D', 'taskmanager.host=127.0.0.1',
+        '-D', 'taskmanager.numberOfTaskSlots=1', '-D', `env.log.dir=${path.join(dir, `log-${id}`)}`,
+        '-D', `blob.storage.directory=${path.join(dir, `blobs-${id}`)}`],
+      new RegExp(`TaskManager ${id}: RPC`));
+      processes.push(tm.process);
+    }
+  } catch (e) {
+    for (const p of processes) await stopProcess(p);
+    throw e;
+  }
+  return { processes, url };
 }
 
 function check(condition, message) {
@@ -97,12 +139,12 @@ async function main() {
   fs.rmSync(screenshots, { recursive: true, force: true });
   fs.mkdirSync(screenshots, { recursive: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-ui-test-'));
-  let jobManager = null;
+  let cluster = null;
   let browser = null;
   let failed = false;
   try {
-    jobManager = await startJobManager(dir);
-    const base = jobManager.url;
+    cluster = await startCluster(dir);
+    const base = cluster.url;
     const rest = async (p) => {
       const response = await fetch(base + p);
       return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
@@ -123,8 +165,14 @@ async function main() {
     check(again.status === 304, `GET /web/app.js with its ETag answered ${again.status}, not 304`);
     const css = await fetch(`${base}/web/vendor/uPlot.min.css`);
     check(css.status === 200 && css.headers.get('content-type').startsWith('text/css'), `GET of uPlot's CSS: ${css.status}`);
-    const overviewApi = await rest('/overview');
-    check(overviewApi.status === 200 && JSON.parse(overviewApi.body)['slots-total'] === 4, `GET /overview: ${overviewApi.body}`);
+    // Both TaskManagers registered before the browser looks.
+    const deadline = Date.now() + WAIT_MS;
+    let overviewApi = await rest('/overview');
+    while (JSON.parse(overviewApi.body)['taskmanagers'] !== 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      overviewApi = await rest('/overview');
+    }
+    check(overviewApi.status === 200 && JSON.parse(overviewApi.body)['slots-total'] === 2, `GET /overview: ${overviewApi.body}`);
 
     browser = await chromium.launch({
       executablePath: chromiumPath,
@@ -165,9 +213,9 @@ async function main() {
 
     // Overview.
     await page.goto(`${base}/#/overview`);
-    await page.waitForFunction(() => document.getElementById('tm-count')?.textContent === '1');
-    check(await text('#slots-total') === '4', `slots total: ${await text('#slots-total')}`);
-    check(await text('#slots-free') === '4', `slots free: ${await text('#slots-free')}`);
+    await page.waitForFunction(() => document.getElementById('tm-count')?.textContent === '2');
+    check(await text('#slots-total') === '2', `slots total: ${await text('#slots-total')}`);
+    check(await text('#slots-free') === '2', `slots free: ${await text('#slots-free')}`);
     await page.waitForFunction(() => document.getElementById('version').textContent.startsWith('Freshet'));
     // The JobManager's uptime, from /overview's jobmanager-uptime ('–' when absent).
     const uptime = await text('#uptime-card');
@@ -191,7 +239,9 @@ async function main() {
     check(await page.evaluate(() => location.hash) === '#/submit', 'a refused run left the Submit page');
     expected = null;
     await page.fill('#savepoint-path', '');
-    await page.fill('#job-settings', `execution.checkpointing.interval: 500 ms\nstate.checkpoints.dir: ${path.join(dir, 'checkpoints')}`);
+    // Checkpoints that fail (below) do not fail the job.
+    await page.fill('#job-settings', `execution.checkpointing.interval: 500 ms\nstate.checkpoints.dir: ${path.join(dir, 'checkpoints')}\n` +
+      'execution.checkpointing.tolerable-failed-checkpoints: 1000');
     await shot('submit');
     await page.click('#run');
     await page.waitForFunction(() => /^#\/jobs\/[0-9a-f]{32}$/.test(location.hash));
@@ -217,6 +267,10 @@ async function main() {
     await page.waitForFunction(() => /\/s$/.test(document.querySelector('table.vertices tbody tr td:nth-child(7)').textContent));
     await page.click('table.vertices tbody tr:nth-child(1)');
     await page.waitForFunction((p) => document.querySelectorAll('table.subtasks tbody tr').length === p, plan.nodes[0].parallelism);
+    // One slot per TaskManager: the two subtasks run in different processes,
+    // and the table links each to its own.
+    const placed = await page.locator('table.subtasks tbody tr td:nth-child(3)').allTextContents();
+    check([...placed].sort().join(',') === 'tm-1,tm-2', `subtasks placed on ${placed.join(', ')}, not on tm-1 and tm-2`);
     await shot('job');
     await page.click('#tab-button-exceptions');
     await page.waitForSelector('#root-exception');
@@ -244,22 +298,72 @@ async function main() {
       plan.nodes[0].parallelism);
     const subtaskStates = await page.locator('table.checkpoint-subtasks tbody tr td:nth-child(2)').allTextContents();
     check(subtaskStates.every((t) => t === 'completed'), `subtasks of a completed checkpoint: ${subtaskStates.join(', ')}`);
+    // The figures the TaskManager processes measured, as the REST API has
+    // them: start delay, alignment, sync and async per subtask.
+    const shownId = Number((await text('#checkpoint-details h2 >> nth=0')).replace('Checkpoint #', ''));
+    const firstVertex = plan.nodes[0].id;
+    const measured = JSON.parse((await rest(`/jobs/${jobId}/checkpoints/details/${shownId}/subtasks/${firstVertex}`)).body);
+    const headers = await page.locator('table.checkpoint-subtasks thead th').allTextContents();
+    const cells = await page.locator('table.checkpoint-subtasks tbody tr:nth-child(1) td').allTextContents();
+    const cell = (label) => cells[headers.indexOf(label)];
+    const ms = (v) => `${v} ms`;
+    const s0 = measured.subtasks[0];
+    check(s0.status === 'completed' && s0.end_to_end_duration >= s0.checkpoint.sync, `subtask 0 of checkpoint ${shownId}: ${JSON.stringify(s0)}`);
+    for (const [label, value] of [['Start delay', s0.start_delay], ['Alignment', s0.alignment.duration],
+      ['Sync', s0.checkpoint.sync], ['Async', s0.checkpoint.async]]) {
+      check(headers.includes(label), `the subtask table has no '${label}' column: ${headers.join(', ')}`);
+      check(value < 1000 ? cell(label) === ms(value) : cell(label) !== '–',
+        `'${label}' of subtask 0 shows '${cell(label)}', the REST API says ${value} ms`);
+    }
     await shot('checkpoints');
+
+    // Failing checkpoints: files where the next checkpoints' directories
+    // would go make the tasks' writes fail. The history lists them FAILED
+    // with the reason; the job goes on (tolerable failures), and checkpoints
+    // complete again after those ids.
+    const jobCheckpoints = path.join(dir, 'checkpoints', jobId);
+    const stats = JSON.parse((await rest(`/jobs/${jobId}/checkpoints`)).body);
+    const next = stats.counts.total + 1;
+    const blockers = [];
+    for (let id = next; id < next + 4; ++id) {
+      const blocker = path.join(jobCheckpoints, `chk-${id}`);
+      try {
+        fs.writeFileSync(blocker, 'not a directory\n', { flag: 'wx' });
+        blockers.push(blocker);
+      } catch (e) {
+        // Triggered already: its directory is there.
+      }
+    }
+    check(blockers.length > 0, `no checkpoint directory from chk-${next} on could be blocked`);
+    await page.waitForFunction(() => Number(document.getElementById('cp-failed')?.textContent) > 0);
+    const failedRow = page.locator('table.checkpoints tbody tr', { has: page.locator('.badge.FAILED') }).first();
+    const reason = (await failedRow.locator('td:last-child').textContent()).trim();
+    check(reason.length > 0, 'the failed checkpoint\'s row gives no reason');
+    await failedRow.click();
+    await page.waitForSelector('#checkpoint-details >> text=Failure');
+    const detailsText = await text('#checkpoint-details');
+    check(detailsText.includes(reason.slice(0, 40)), `the failed checkpoint's details do not give its reason '${reason}'`);
+    await shot('checkpoints-failed');
+    const completedBefore = Number(await text('#cp-completed'));
+    await page.waitForFunction((n) => Number(document.getElementById('cp-completed')?.textContent) > n, completedBefore);
+    for (const blocker of blockers) fs.rmSync(blocker, { force: true });
+    check(JSON.parse((await rest(`/jobs/${jobId}`)).body).state === 'RUNNING', 'the job did not survive the failed checkpoint');
 
     // TaskManagers: the list, then one with its charts and log.
     await go('#/taskmanagers', 'renderTaskManagers');
-    await page.waitForSelector('table.taskmanagers tbody tr a');
-    check(await page.locator('table.taskmanagers tbody tr').count() === 1, 'one TaskManager expected');
+    await page.waitForFunction(() => document.querySelectorAll('table.taskmanagers tbody tr a').length === 2);
     await shot('taskmanagers');
-    await page.click('table.taskmanagers tbody tr a');
+    await page.click('table.taskmanagers tbody tr a >> text=tm-2');
     await page.waitForFunction(() => document.getElementById('view').dataset.page === 'renderTaskManager');
+    // Its charts from metrics the JobManager fetched from that process, and
+    // its own log file.
     await page.waitForFunction(() => Number(document.getElementById('tm-cpu-chart')?.dataset.points) >= 3);
-    await page.waitForFunction(() => document.getElementById('log-text')?.textContent.includes('JobManager started'));
+    await page.waitForFunction(() => document.getElementById('log-text')?.textContent.includes('TaskManager tm-2 started'));
     await shot('taskmanager');
 
     // JobManager: configuration and log.
     await go('#/jobmanager', 'renderJobManager');
-    await page.waitForSelector('#jm-config >> text=taskmanager.numberOfTaskSlots');
+    await page.waitForSelector('#jm-config >> text=jobmanager.rpc.port');
     await page.waitForFunction(() => document.getElementById('log-text')?.textContent.includes('JobManager started'));
     await shot('jobmanager');
 
@@ -319,8 +423,10 @@ async function main() {
   } catch (e) {
     failed = true;
     console.error(`ui_test: FAILED: ${e.stack || e.message}`);
-    const err = path.join(dir, 'jobmanager.err');
-    if (fs.existsSync(err)) console.error(`--- jobmanager.err (tail) ---\n${fs.readFileSync(err, 'utf8').slice(-1500)}`);
+    for (const name of ['jobmanager', 'tm-1', 'tm-2']) {
+      const err = path.join(dir, `${name}.err`);
+      if (fs.existsSync(err)) console.error(`--- ${name}.err (tail) ---\n${fs.readFileSync(err, 'utf8').slice(-1500)}`);
+    }
   } finally {
     if (browser) {
       try {
@@ -337,12 +443,10 @@ async function main() {
       }
       await browser.close();
     }
-    if (jobManager) {
-      jobManager.process.removeAllListeners('exit');
-      const exited = new Promise((resolve) => jobManager.process.once('exit', resolve));
-      jobManager.process.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20000))]);
-      if (jobManager.process.exitCode === null && jobManager.process.signalCode === null) jobManager.process.kill('SIGKILL');
+    if (cluster) {
+      // TaskManagers first: they would keep trying to reach a stopped JobManager.
+      for (const p of cluster.processes.slice(1)) await stopProcess(p);
+      await stopProcess(cluster.processes[0]);
     }
     if (!failed) fs.rmSync(dir, { recursive: true, force: true });
   }

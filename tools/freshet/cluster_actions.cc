@@ -282,6 +282,12 @@ int RunWithWebUi(const ProgramOptions& options) {
   auto configured = GetIntOption(*conf, "taskmanager.numberOfTaskSlots");
   if (!configured.IsOk()) return Fail(configured.GetStatus());
   conf->Set("taskmanager.numberOfTaskSlots", std::to_string(std::max<int64_t>(*configured, *required)));
+  // The log the web UI's JobManager page shows: <env.log.dir>/freshet-client.log.
+  // Without it the run goes on, logging to stderr only.
+  Status logging = InitProcessLogging(*conf, "client");
+  if (!logging.IsOk()) {
+    std::fprintf(stderr, "freshet run: no log file, logging to stderr only: %s\n", logging.Message().c_str());
+  }
 
   auto started = JobManagerProcess::Start(*conf);
   if (!started.IsOk()) return Fail(started.GetStatus().WithContext("run: the web UI cannot start"));
@@ -344,6 +350,9 @@ int RunWithWebUi(const ProgramOptions& options) {
   request.parallelism = options.parallelism;
   request.savepoint_path = options.savepoint_path;
   request.allow_non_restored_state = options.allow_non_restored_state;
+  // Already in the JobManager's configuration; given again so that the job
+  // lists them as what its run set.
+  request.config = options.target.dynamic.Values();
   {
     std::lock_guard lock(mu);
     if (received != 0) return finish(Fail(Status::Cancelled("run: interrupted before the job started")));

@@ -52,11 +52,12 @@ export function renderCheckpoints(view, [jobId], page) {
       h('td', null, format.time(t.latest_ack_timestamp)),
       h('td', { class: 'num' }, format.duration(t.end_to_end_duration)),
       h('td', { class: 'num' }, format.bytes(t.state_size)),
+      h('td', { class: 'num' }, format.duration(t.alignment_duration)),
       h('td', { class: 'num' }, format.bytes(t.persisted_data))));
-      if (open) rows.push(h('tr', { class: 'checkpoint-subtasks-row' }, h('td', { colspan: 7, id: `checkpoint-subtasks-${vid}` }, 'Loading…')));
+      if (open) rows.push(h('tr', { class: 'checkpoint-subtasks-row' }, h('td', { colspan: 8, id: `checkpoint-subtasks-${vid}` }, 'Loading…')));
     }
-    const head = ['Vertex', 'Status', 'Acknowledged', 'Latest acknowledgement', 'End to end', 'State size', 'In-flight data']
-      .map((label, i) => h('th', { class: [2, 4, 5, 6].includes(i) ? 'num' : null }, label));
+    const head = ['Vertex', 'Status', 'Acknowledged', 'Latest acknowledgement', 'End to end', 'State size', 'Longest alignment', 'In-flight data']
+      .map((label, i) => h('th', { class: [2, 4, 5, 6, 7].includes(i) ? 'num' : null }, label));
     return h('table', { class: 'checkpoint-vertices' }, h('thead', null, h('tr', null, head)), h('tbody', null, rows));
   }
 
@@ -78,15 +79,16 @@ export function renderCheckpoints(view, [jobId], page) {
       if (!page.alive() || !cell) return;
       fill(cell, table(
         [{ label: 'Subtask', num: true }, { label: 'Status' }, { label: 'Acknowledged' },
-          { label: 'End to end', num: true }, { label: 'State size', num: true }, { label: 'Sync', num: true },
-          { label: 'Async', num: true }, { label: 'Alignment', num: true }, { label: 'In-flight data', num: true }],
+          { label: 'End to end', num: true }, { label: 'State size', num: true }, { label: 'Start delay', num: true },
+          { label: 'Alignment', num: true }, { label: 'Processed while aligning', num: true }, { label: 'Sync', num: true },
+          { label: 'Async', num: true }, { label: 'In-flight data', num: true }, { label: 'Unaligned' }],
         d.subtasks.map((s) => (s.status === 'completed'
           ? [s.index, s.status, format.time(s.ack_timestamp), format.duration(s.end_to_end_duration),
-            format.bytes(s.state_size), format.duration(s.checkpoint.sync), format.duration(s.checkpoint.async),
-            format.duration(s.alignment.duration), format.bytes(s.alignment.persisted)]
-          : [s.index, s.status, '–', '–', '–', '–', '–', '–', '–'])),
-        { className: 'checkpoint-subtasks' }),
-      h('p', { class: 'muted' }, 'Sync, async and alignment times are not measured by Freshet\'s tasks (shown as 0).'));
+            format.bytes(s.state_size), format.duration(s.start_delay), format.duration(s.alignment.duration),
+            format.bytes(s.alignment.processed), format.duration(s.checkpoint.sync),
+            format.duration(s.checkpoint.async), format.bytes(s.alignment.persisted), s.unaligned_checkpoint ? 'yes' : 'no']
+          : [s.index, s.status, '–', '–', '–', '–', '–', '–', '–', '–', '–', '–'])),
+        { className: 'checkpoint-subtasks' }));
     } catch (e) {
       const cell = document.getElementById(`checkpoint-subtasks-${vid}`);
       if (page.alive() && cell) fill(cell, h('div', { class: 'error' }, e.message));
@@ -103,7 +105,9 @@ export function renderCheckpoints(view, [jobId], page) {
         ['Triggered', format.time(c.trigger_timestamp)], ['Latest acknowledgement', format.time(c.latest_ack_timestamp)],
         ['End to end duration', format.duration(c.end_to_end_duration)],
         ['Checkpointed size', format.bytes(c.checkpointed_size)], ['Full state size', format.bytes(c.state_size)],
-        ['In-flight data persisted', format.bytes(c.persisted_data)], ['Alignment buffered', format.bytes(c.alignment_buffered)],
+        ['Longest alignment', format.duration(c.alignment_duration)],
+        ['Processed while aligning', format.bytes(c.processed_data)],
+        ['In-flight data persisted', format.bytes(c.persisted_data)],
         ['Subtasks acknowledged', `${c.num_acknowledged_subtasks} / ${c.num_subtasks}`],
       ];
       if (c.external_path) pairs.push(['Path', h('span', { class: 'mono' }, c.external_path, c.discarded ? ' (discarded)' : '')]);
@@ -142,15 +146,16 @@ export function renderCheckpoints(view, [jobId], page) {
           { label: 'p99', num: true }, { label: 'Max', num: true }],
         [summaryRow('End to end duration', s.end_to_end_duration, format.duration),
           summaryRow('Checkpointed size', s.checkpointed_size, format.bytes),
-          summaryRow('In-flight data persisted', s.persisted_data, format.bytes),
-          summaryRow('Alignment buffered', s.alignment_buffered, format.bytes)]));
+          summaryRow('Longest alignment', s.alignment_duration, format.duration),
+          summaryRow('Processed while aligning', s.processed_data, format.bytes),
+          summaryRow('In-flight data persisted', s.persisted_data, format.bytes)]));
       const history = stats.history;
       fill(historyBox, table(
         [{ label: 'ID', num: true }, { label: 'Status' }, { label: 'Type' }, { label: 'Triggered' },
           { label: 'Duration', num: true }, { label: 'Size', num: true }, { label: 'Alignment', num: true },
           { label: 'Acknowledged', num: true }, { label: 'Failure' }],
         history.map((c) => [c.id, badge(c.status), c.checkpoint_type, format.time(c.trigger_timestamp),
-          format.duration(c.end_to_end_duration), format.bytes(c.checkpointed_size), format.bytes(c.alignment_buffered),
+          format.duration(c.end_to_end_duration), format.bytes(c.checkpointed_size), format.duration(c.alignment_duration),
           `${c.num_acknowledged_subtasks} / ${c.num_subtasks}`, c.failure_message || '']),
         {
           empty: 'No checkpoints yet.',

@@ -430,6 +430,13 @@ Result<std::shared_ptr<const JobGraph>> Dispatcher::BuildGraph(const std::string
   artifact->library_name = fs::path(library->Path()).filename().string();
   artifact->args = request.args;
   artifact->config = config.Values();
+  for (const auto& [key, value] : artifact->config) {
+    bool set_by_run = request.config.contains(key) ||
+                      (key == "parallelism.default" && request.parallelism.has_value()) ||
+                      (key == "execution.savepoint.path" && !request.savepoint_path.empty()) ||
+                      (key == "execution.savepoint.ignore-unclaimed-state" && request.allow_non_restored_state);
+    if (set_by_run) artifact->run_config[key] = value;
+  }
   if (options_.on_library) options_.on_library(artifact->library_checksum, artifact->library_path);
   job.artifact = std::move(artifact);
   return std::make_shared<const JobGraph>(std::move(job));

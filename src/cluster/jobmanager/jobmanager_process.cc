@@ -97,6 +97,22 @@ Result<std::unique_ptr<JobManagerProcess>> JobManagerProcess::Start(Configuratio
   context.config = conf;
   context.log_dir = log_dir;
   context.metrics = process->metric_fetcher_.get();
+  // TaskManager processes' logs are read from them, one request at a time.
+  auto remote = [rpc](const std::string& id) -> Result<std::shared_ptr<RemoteTaskExecutor>> {
+    for (std::shared_ptr<RemoteTaskExecutor>& tm : rpc->TaskManagers()) {
+      if (tm->Id() == id) return tm;
+    }
+    // Listed by the Dispatcher but no longer alive here.
+    return Status::Unavailable(fmt::format("TaskManager {} is lost: its logs cannot be read", id));
+  };
+  context.list_remote_logs = [remote](const std::string& id) -> Result<std::vector<LogFileInfo>> {
+    FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<RemoteTaskExecutor> tm, remote(id));
+    return tm->ListLogs(std::chrono::seconds(5));
+  };
+  context.read_remote_log = [remote](const std::string& id, const std::string& name) -> Result<std::string> {
+    FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<RemoteTaskExecutor> tm, remote(id));
+    return tm->ReadLog(name, kMaxLogBytes, std::chrono::seconds(30));
+  };
   RestServerOptions rest_options;
   rest_options.bind_address = options.rest_bind_address;
   rest_options.port = options.rest_port;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace freshet::internal::rpc {
 
 namespace pb = freshet::rpc;
@@ -114,6 +116,28 @@ TaskResult FromProto(const pb::TaskResultProto& p) {
   for (const auto& [name, bytes] : p.accumulators()) result.accumulators[name] = bytes;
   for (const auto& [name, value] : p.counters()) result.counters[name] = value;
   return result;
+}
+
+pb::SubtaskCheckpointMetricsProto ToProto(const SubtaskCheckpointMetrics& m) {
+  pb::SubtaskCheckpointMetricsProto p;
+  p.set_start_delay_ms(m.start_delay_ms);
+  p.set_alignment_ms(m.alignment_ms);
+  p.set_processed_bytes(m.processed_bytes);
+  p.set_sync_ms(m.sync_ms);
+  p.set_async_ms(m.async_ms);
+  p.set_unaligned(m.unaligned);
+  return p;
+}
+
+SubtaskCheckpointMetrics FromProto(const pb::SubtaskCheckpointMetricsProto& p) {
+  // Monitoring figures only: a negative one is shown as 0.
+  auto at_least_0 = [](int64_t v) { return std::max<int64_t>(v, 0); };
+  return {.start_delay_ms = at_least_0(p.start_delay_ms()),
+          .alignment_ms = at_least_0(p.alignment_ms()),
+          .processed_bytes = at_least_0(p.processed_bytes()),
+          .sync_ms = at_least_0(p.sync_ms()),
+          .async_ms = at_least_0(p.async_ms()),
+          .unaligned = p.unaligned()};
 }
 
 std::string EncodeTaskState(const TaskStateSnapshot& state) {

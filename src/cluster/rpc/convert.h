@@ -23,7 +23,11 @@ Result<TaskDeploymentDescriptor> FromProto(const freshet::rpc::TaskDeploymentPro
 freshet::rpc::TaskResultProto ToProto(const TaskResult& result);
 TaskResult FromProto(const freshet::rpc::TaskResultProto& proto);
 
-/// A task's snapshot in the `_metadata` encoding (checksummed).
+freshet::rpc::SubtaskCheckpointMetricsProto ToProto(const SubtaskCheckpointMetrics& metrics);
+SubtaskCheckpointMetrics FromProto(const freshet::rpc::SubtaskCheckpointMetricsProto& proto);
+
+/// A task's snapshot in the `_metadata` encoding (checksummed); its
+/// metrics travel beside it.
 std::string EncodeTaskState(const TaskStateSnapshot& state);
 Result<TaskStateSnapshot> DecodeTaskState(const std::string& bytes);
 

@@ -94,6 +94,7 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
       listener->DeclineCheckpoint(req->execution_id(), req->checkpoint_id(), state.GetStatus());
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, state.GetStatus().Message());
     }
+    state->metrics = rpc::FromProto(req->metrics());
     listener->AcknowledgeCheckpoint(req->execution_id(), req->checkpoint_id(), std::move(state).Value());
     return grpc::Status::OK;
   }

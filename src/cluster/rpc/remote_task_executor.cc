@@ -238,6 +238,50 @@ Result<std::vector<GroupReadings>> RemoteTaskExecutor::QueryMetrics(std::chrono:
   return rpc::FromProto(out);
 }
 
+Result<std::vector<LogFileInfo>> RemoteTaskExecutor::ListLogs(std::chrono::milliseconds timeout) const {
+  if (IsLost()) return Status::Unavailable(fmt::format("TaskManager {} is lost", info_.resource_id));
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::Empty req;
+  pb::LogList out;
+  grpc::Status s = stub_->ListLogs(&c, req, &out);
+  if (!s.ok()) {
+    return Status::Unavailable(fmt::format("cannot list the log files of TaskManager {} ({}): {}", info_.resource_id,
+                                           info_.rpc_address, s.error_message()));
+  }
+  std::vector<LogFileInfo> files;
+  for (const pb::LogFileProto& f : out.files()) files.push_back({f.name(), f.size(), f.mtime_ms()});
+  return files;
+}
+
+Result<std::string> RemoteTaskExecutor::ReadLog(const std::string& name, size_t max_bytes,
+                                                std::chrono::milliseconds timeout) const {
+  if (IsLost()) return Status::Unavailable(fmt::format("TaskManager {} is lost", info_.resource_id));
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::ReadLogRequest req;
+  req.set_name(name);
+  req.set_max_bytes(static_cast<int64_t>(max_bytes));
+  std::unique_ptr<grpc::ClientReader<pb::LogChunk>> reader = stub_->ReadLog(&c, req);
+  std::string text;
+  pb::LogChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (text.size() + chunk.data().size() > max_bytes) {
+      c.TryCancel();
+      return Status::Internal(fmt::format("TaskManager {} sent more than the {} bytes of log asked for",
+                                          info_.resource_id, max_bytes));
+    }
+    text += chunk.data();
+  }
+  grpc::Status s = reader->Finish();
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return Status::NotFound(s.error_message());
+  if (!s.ok()) {
+    return Status::Unavailable(fmt::format("cannot read log file of TaskManager {} ({}): {}", info_.resource_id,
+                                           info_.rpc_address, s.error_message()));
+  }
+  return text;
+}
+
 void RemoteTaskExecutor::Enqueue(Call call) {
   {
     std::lock_guard lock(mu_);

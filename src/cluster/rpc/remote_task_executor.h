@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/log_files.h"
 #include "cluster/rpc/control.grpc.pb.h"
 #include "cluster/task_executor.h"
 #include "metrics/metric_view.h"
@@ -91,6 +92,11 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   /// delays the JobMaster's calls. Errors: Unavailable when the TaskManager
   /// is lost, unreachable or does not answer in time.
   Result<std::vector<GroupReadings>> QueryMetrics(std::chrono::milliseconds timeout) const;
+  /// The TaskManager's log files, and the last `max_bytes` of one of them,
+  /// like QueryMetrics. Errors: Unavailable as there; NotFound for a name
+  /// that is not one of its log files.
+  Result<std::vector<LogFileInfo>> ListLogs(std::chrono::milliseconds timeout) const;
+  Result<std::string> ReadLog(const std::string& name, size_t max_bytes, std::chrono::milliseconds timeout) const;
 
  private:
   using Call = std::function<grpc::Status(freshet::rpc::TaskManagerService::Stub&)>;

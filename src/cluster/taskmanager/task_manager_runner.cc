@@ -4,11 +4,13 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "cluster/job_master.h"
+#include "cluster/log_files.h"
 #include "cluster/rpc/convert.h"
 #include "cluster/rpc/metric_dump.h"
 #include "common/logging.h"
@@ -77,6 +79,7 @@ class TaskManagerRunner::Reporter final : public TaskStateListener {
     req.set_execution_id(execution_id);
     req.set_checkpoint_id(id);
     req.set_state(rpc::EncodeTaskState(state));
+    *req.mutable_metrics() = rpc::ToProto(state.metrics);
     Enqueue([req](pb::JobManagerService::Stub& stub, grpc::ClientContext& c) {
       pb::Empty out;
       return stub.AcknowledgeCheckpoint(&c, req, &out);
@@ -217,7 +220,43 @@ class TaskManagerRunner::Service final : public pb::TaskManagerService::Service 
     return grpc::Status::OK;
   }
 
+  grpc::Status ListLogs(grpc::ServerContext*, const pb::Empty*, pb::LogList* out) override {
+    for (const LogFileInfo& f : ListLogFiles(LogDirectory())) {
+      pb::LogFileProto* file = out->add_files();
+      file->set_name(f.name);
+      file->set_size(f.size);
+      file->set_mtime_ms(f.mtime_ms);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReadLog(grpc::ServerContext*, const pb::ReadLogRequest* req,
+                       grpc::ServerWriter<pb::LogChunk>* writer) override {
+    size_t max_bytes = req->max_bytes() > 0 ? std::min<size_t>(static_cast<size_t>(req->max_bytes()), kMaxLogBytes)
+                                            : kMaxLogBytes;
+    Result<std::string> text = ReadLogFile(LogDirectory(), req->name(), max_bytes);
+    if (!text.IsOk()) {
+      auto code = text.GetStatus().Code() == StatusCode::kNotFound ? grpc::StatusCode::NOT_FOUND
+                                                                   : grpc::StatusCode::INTERNAL;
+      return grpc::Status(code, text.GetStatus().Message());
+    }
+    // In chunks: a message stays far below gRPC's 4 MiB limit.
+    constexpr size_t kChunk = size_t{1} << 20;
+    pb::LogChunk chunk;
+    for (size_t offset = 0; offset < text->size(); offset += kChunk) {
+      chunk.set_data(text->data() + offset, std::min(kChunk, text->size() - offset));
+      if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the JobManager went away");
+    }
+    return grpc::Status::OK;
+  }
+
  private:
+  /// Where this process's log file is (empty: it has none).
+  static std::string LogDirectory() {
+    std::string file = ProcessLogFile();
+    return file.empty() ? std::string() : std::filesystem::path(file).parent_path().string();
+  }
+
   Status Deploy(const pb::DeployTaskRequest& req) {
     const pb::JobArtifactProto& artifact = req.job();
     std::vector<std::string> args(artifact.args().begin(), artifact.args().end());

@@ -288,7 +288,8 @@ void CheckpointCoordinator::Acknowledge(const std::string& execution_id, Checkpo
     Pending& p = it->second;
     if (p.waiting.erase(execution_id) == 0) return;
     std::pair<int, int> where = task_of_execution_.at(execution_id);
-    CheckpointRecord::SubtaskAck ack{.vertex = where.first, .subtask = where.second, .ack_ms = clock_.NowMillis()};
+    CheckpointRecord::SubtaskAck ack{.vertex = where.first, .subtask = where.second, .ack_ms = clock_.NowMillis(),
+                                     .metrics = state.metrics};
     for (const StateFileInfo& f : state.files) ack.state_size += static_cast<int64_t>(f.size);
     for (const OperatorSubtaskStateHandle& op : state.operators) {
       for (const auto& [name, list] : op.operator_state) {
@@ -467,6 +468,13 @@ void CheckpointCoordinator::CompleteLocked(CheckpointId id, Actions& actions) {
         for (const BlockRef& b : list.entries) stats.in_flight_size += static_cast<int64_t>(b.length);
       }
     }
+  }
+  for (const CheckpointRecord::SubtaskAck& a : p.acks) {
+    stats.max_start_delay = std::max(stats.max_start_delay, Duration(a.metrics.start_delay_ms));
+    stats.max_alignment = std::max(stats.max_alignment, Duration(a.metrics.alignment_ms));
+    stats.max_sync = std::max(stats.max_sync, Duration(a.metrics.sync_ms));
+    stats.max_async = std::max(stats.max_async, Duration(a.metrics.async_ms));
+    stats.processed_bytes += a.metrics.processed_bytes;
   }
   history_.push_back(stats);
   if (history_.size() > 1000) history_.pop_front();

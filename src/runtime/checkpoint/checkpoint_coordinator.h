@@ -124,6 +124,8 @@ struct CheckpointRecord {
     /// data (unaligned checkpoints) among them.
     int64_t state_size = 0;
     int64_t in_flight_size = 0;
+    /// What the task measured.
+    SubtaskCheckpointMetrics metrics;
   };
   /// The acknowledgements so far, in arrival order. Kept only for the
   /// records Records() retains, so bounded by that history.

@@ -101,12 +101,36 @@ struct CheckpointMetadata {
   const OperatorStateHandle* FindOperator(const std::string& operator_id) const;
 };
 
+/// What a task measured while taking its part of one checkpoint
+/// (monitoring only; the REST API's per-subtask checkpoint figures).
+struct SubtaskCheckpointMetrics {
+  /// From the trigger (the barrier's timestamp) to the task starting its
+  /// part: a source getting the trigger, or another task its first barrier.
+  int64_t start_delay_ms = 0;
+  /// From the first barrier to the last one (aligned), or to the snapshot
+  /// (unaligned: when the barrier overtook the rest or the alignment timed
+  /// out). 0 for sources and tasks with one input channel.
+  int64_t alignment_ms = 0;
+  /// Input bytes the task processed during the alignment (from channels
+  /// whose barrier had not come yet).
+  int64_t processed_bytes = 0;
+  /// The synchronous part on the task thread: forwarding the barrier and
+  /// capturing every operator's state.
+  int64_t sync_ms = 0;
+  /// From the end of the synchronous part to the acknowledgement: writing
+  /// the state file and uploads, and recording in-flight data.
+  int64_t async_ms = 0;
+  /// The snapshot was taken unaligned.
+  bool unaligned = false;
+};
+
 /// What a task wrote for one checkpoint: per operator of its chain (head
 /// first) the operator's handle for this subtask, and the file.
 struct TaskStateSnapshot {
   std::vector<OperatorSubtaskStateHandle> operators;  // index: position in the chain
   std::vector<std::vector<StateInfo>> state_info;     // index: position in the chain
   std::vector<StateFileInfo> files;                   // empty when the task had no state
+  SubtaskCheckpointMetrics metrics;                   // not part of the checkpoint's metadata
 };
 
 /// CRC32C (Castagnoli) of `n` bytes, continuing from `crc` (0 to start).

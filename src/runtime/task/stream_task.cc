@@ -161,6 +161,7 @@ void StreamTask::TriggerCheckpoint(CheckpointBarrier barrier) {
   mailbox_.Put([this, barrier = std::move(barrier)] {
     if (barrier.id <= last_barrier_id_ || Suspended()) return;
     last_barrier_id_ = barrier.id;
+    BeginCheckpointMetrics(barrier);
     PerformCheckpoint(barrier);
   });
 }
@@ -591,6 +592,7 @@ void StreamTask::OnBarrier(int channel, const CheckpointBarrier& barrier) {
   }
   if (!pending_barrier_) {
     pending_barrier_ = barrier;
+    BeginCheckpointMetrics(barrier);
     barrier_received_.assign(static_cast<size_t>(gate_->NumChannels()), false);
     barrier_overtook_.assign(static_cast<size_t>(gate_->NumChannels()), false);
     if (CanUnalign(barrier) && !barrier.unaligned && aligned_timeout_ms_ > 0) {
@@ -619,6 +621,8 @@ void StreamTask::StartUnaligned() {
   CheckpointBarrier barrier = std::move(*pending_barrier_);
   pending_barrier_.reset();
   last_barrier_id_ = barrier.id;
+  EndAlignment();
+  starting_metrics_.unaligned = true;
   std::optional<TakenSnapshot> taken = TakeSnapshots(barrier, true);
   if (!taken) {
     gate_->UnblockAll();
@@ -740,8 +744,25 @@ void StreamTask::MaybeCompleteAlignment() {
   CheckpointBarrier barrier = std::move(*pending_barrier_);
   pending_barrier_.reset();
   last_barrier_id_ = barrier.id;
+  EndAlignment();
   PerformCheckpoint(barrier);
   gate_->UnblockAll();
+}
+
+void StreamTask::BeginCheckpointMetrics(const CheckpointBarrier& barrier) {
+  starting_metrics_ = SubtaskCheckpointMetrics{};
+  // The trigger time is the coordinator's wall clock; clocks of other
+  // hosts may be behind.
+  starting_metrics_.start_delay_ms = std::max<int64_t>(0, clock_.NowMillis() - barrier.timestamp);
+  alignment_start_ = std::chrono::steady_clock::now();
+  alignment_bytes_in_ = io_metrics_->BytesIn();
+}
+
+void StreamTask::EndAlignment() {
+  starting_metrics_.alignment_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - alignment_start_)
+          .count();
+  starting_metrics_.processed_bytes = io_metrics_->BytesIn() - alignment_bytes_in_;
 }
 
 void StreamTask::CancelAlignment() {
@@ -762,6 +783,8 @@ std::optional<StreamTask::TakenSnapshot> StreamTask::TakeSnapshots(const Checkpo
                                                                    bool overtaking) {
   if (responder_ == nullptr) return std::nullopt;
   TakenSnapshot taken;
+  taken.metrics = starting_metrics_;
+  auto sync_start = std::chrono::steady_clock::now();
   std::vector<AsyncSnapshot>& snapshots = taken.snapshots;
   try {
     for (auto& ctx : contexts_) {
@@ -799,6 +822,8 @@ std::optional<StreamTask::TakenSnapshot> StreamTask::TakeSnapshots(const Checkpo
     return std::nullopt;
   }
   if (barrier.terminate) terminate_id_ = barrier.id;
+  taken.sync_end = std::chrono::steady_clock::now();
+  taken.metrics.sync_ms = std::chrono::duration_cast<std::chrono::milliseconds>(taken.sync_end - sync_start).count();
   return taken;
 }
 
@@ -806,7 +831,8 @@ void StreamTask::SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot
   std::string file = fmt::format("{}-{}-{}.state", tdd_.vertex, tdd_.subtask, tdd_.attempt);
   snapshots_.Submit([responder = responder_, execution = tdd_.ExecutionId(), barrier, file,
                      snapshots = std::move(taken.snapshots), input = std::move(taken.input_in_flight),
-                     output = std::move(taken.output_in_flight)] {
+                     output = std::move(taken.output_in_flight), metrics = taken.metrics,
+                     sync_end = taken.sync_end]() mutable {
     // Checkpoints may hold incremental keyed state in the job's shared
     // directory; savepoints are self-contained.
     TaskStateWriter writer(barrier.directory, file, static_cast<int>(snapshots.size()),
@@ -839,6 +865,9 @@ void StreamTask::SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot
       responder->DeclineCheckpoint(execution, barrier.id, written.GetStatus());
       return;
     }
+    metrics.async_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sync_end).count();
+    written->metrics = metrics;
     responder->AcknowledgeCheckpoint(execution, barrier.id, std::move(*written));
   });
 }

@@ -6,6 +6,7 @@
 // touching operators. Cancel() may be called from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -133,10 +134,16 @@ class StreamTask {
     std::vector<AsyncSnapshot> snapshots;          // per operator of the chain
     std::vector<std::string> input_in_flight;      // unaligned: per input channel with data
     std::vector<std::string> output_in_flight;     // unaligned: per output channel the barrier overtook data in
+    SubtaskCheckpointMetrics metrics;
+    std::chrono::steady_clock::time_point sync_end;  // where the asynchronous part starts
   };
   /// Snapshots the chain and forwards the barrier (overtaking the queued
   /// output when `overtaking`); nullopt when the checkpoint was declined.
   std::optional<TakenSnapshot> TakeSnapshots(const CheckpointBarrier& barrier, bool overtaking);
+  /// Starts measuring a checkpoint this task gets the trigger or its first
+  /// barrier of; EndAlignment() measures the alignment when it ends.
+  void BeginCheckpointMetrics(const CheckpointBarrier& barrier);
+  void EndAlignment();
   /// Writes a snapshot on the snapshot thread and acknowledges.
   void SubmitSnapshots(const CheckpointBarrier& barrier, TakenSnapshot taken);
   // Unaligned checkpoints (task thread).
@@ -214,6 +221,11 @@ class StreamTask {
   bool checkpointing_ = false;
   bool exactly_once_ = true;
   std::optional<CheckpointBarrier> pending_barrier_;  // alignment in progress
+  // The checkpoint this task is starting: its start delay, and for an
+  // alignment where it began and the input bytes read before it.
+  SubtaskCheckpointMetrics starting_metrics_;
+  std::chrono::steady_clock::time_point alignment_start_;
+  int64_t alignment_bytes_in_ = 0;
   std::vector<bool> barrier_received_;
   CheckpointId last_barrier_id_ = 0;  // highest checkpoint taken or abandoned here
   CheckpointId terminate_id_ = -1;    // terminating checkpoint taken, awaiting confirmation
