@@ -1,12 +1,24 @@
 #include "cluster/task_executor.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 #include <set>
 
 namespace freshet::internal {
+
+HostResources LocalHostResources() {
+  HostResources r;
+  r.cpu_cores = static_cast<int>(std::thread::hardware_concurrency());
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long available = sysconf(_SC_AVPHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0) r.physical_memory = static_cast<int64_t>(pages) * page_size;
+  if (available > 0 && page_size > 0) r.free_memory = static_cast<int64_t>(available) * page_size;
+  return r;
+}
 
 TaskExecutor::TaskExecutor(std::string id, int num_slots, Clock& clock, MetricRegistry* metrics)
     : id_(std::move(id)), num_slots_(num_slots), clock_(clock), metrics_(metrics) {

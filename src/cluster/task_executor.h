@@ -27,6 +27,16 @@ class TaskStateListener : public CheckpointResponder {
 
 /// How a JobMaster reaches one TaskManager: the TaskExecutor itself in the
 /// same process, or its RPC stub.
+/// What a TaskManager's host offers, as the REST API shows it.
+struct HostResources {
+  int cpu_cores = 0;
+  int64_t physical_memory = -1;  // bytes; -1: unknown
+  int64_t free_memory = -1;      // bytes available when last read; -1: unknown
+};
+
+/// This host's, read now (sysconf).
+HostResources LocalHostResources();
+
 class TaskExecutorGateway {
  public:
   virtual ~TaskExecutorGateway() = default;
@@ -35,6 +45,12 @@ class TaskExecutorGateway {
   /// "host:port" where other TaskManagers read this one's partitions
   /// (empty: it serves no network).
   virtual std::string DataAddress() const = 0;
+  /// Its host's resources: this process's host for an in-process one; a
+  /// TaskManager process reports its own (registration, heartbeats).
+  virtual HostResources Resources() const { return LocalHostResources(); }
+  /// Wall-clock milliseconds of its last heartbeat; -1 for one in this
+  /// process, which needs none.
+  virtual Timestamp LastHeartbeatMillis() const { return -1; }
 
   /// Creates the task and its result partitions; StartTask runs it.
   virtual Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job,

@@ -2,14 +2,12 @@
 // whole, its TaskManagers and the JobManager process.
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "cluster/log_files.h"
 #include "rest/metrics_json.h"
@@ -23,13 +21,10 @@ namespace {
 
 constexpr const char* kVersion = "Freshet " FRESHET_VERSION_STRING;
 
-nlohmann::json HardwareJson() {
-  long pages = sysconf(_SC_PHYS_PAGES);
-  long available = sysconf(_SC_AVPHYS_PAGES);
-  long page_size = sysconf(_SC_PAGE_SIZE);
-  return {{"cpuCores", std::thread::hardware_concurrency()},
-          {"physicalMemory", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : -1},
-          {"freeMemory", available > 0 && page_size > 0 ? static_cast<int64_t>(available) * page_size : -1},
+nlohmann::json HardwareJson(const HostResources& host) {
+  return {{"cpuCores", host.cpu_cores},
+          {"physicalMemory", host.physical_memory},
+          {"freeMemory", host.free_memory},
           {"managedMemory", 0}};
 }
 
@@ -48,11 +43,14 @@ nlohmann::json TaskManagerJson(const TaskManagerStatus& tm, const Clock& clock) 
           {"path", tm.address},
           {"dataPort", DataPort(tm.data_address)},
           {"jmxPort", -1},
-          // In-process TaskManagers need no heartbeat: they are never late.
-          {"timeSinceLastHeartbeat", tm.address == "local" ? clock.NowMillis() : tm.registered_ms},
+          // Flink's name for the time of the last heartbeat. In-process
+          // TaskManagers need none: they are never late.
+          {"timeSinceLastHeartbeat", tm.last_heartbeat_ms >= 0 ? tm.last_heartbeat_ms
+                                     : tm.address == "local" ? clock.NowMillis()
+                                                             : tm.registered_ms},
           {"slotsNumber", tm.slots_total},
           {"freeSlots", tm.slots_free},
-          {"hardware", HardwareJson()}};
+          {"hardware", HardwareJson(tm.resources)}};
 }
 
 bool IsSecretKey(const std::string& key) {

@@ -214,11 +214,13 @@ nlohmann::json JobDetailsJson(const RestContext& ctx, const JobDetails& job) {
           {"plan", JobPlanJson(*job.graph)},
           // Not in Flink's shape: the job's totals so far (records of the
           // subtasks that have ended, as the embedded JobExecutionResult
-          // counts them) and its restarts.
+          // counts them), its restarts, and whether it takes periodic
+          // checkpoints (else /checkpoints/config is 404, as in Flink).
           {"freshet",
            {{"records-in", job.view.records_in},
             {"records-out", job.view.records_out},
-            {"restarts", job.view.restarts}}}};
+            {"restarts", job.view.restarts},
+            {"checkpointing", job.graph->stream_graph->options.checkpoint.Enabled()}}}};
 }
 
 // ---- checkpoints -------------------------------------------------------------

@@ -272,6 +272,23 @@ TEST_F(ClusterProcessTest, RestShowsTaskMetricsFetchedFromTaskManagersAndALostOn
     EXPECT_THAT(scrape->body, HasSubstr(job_id));
   }
 
+  // Its host's resources as it reported them, and its heartbeats' time.
+  {
+    nlohmann::json tm = GetJson("/taskmanagers/tm-1");
+    EXPECT_GT(tm["hardware"].value("cpuCores", 0), 0) << tm.dump();
+    EXPECT_GT(tm["hardware"].value("physicalMemory", int64_t{0}), 0) << tm.dump();
+    EXPECT_GT(tm["hardware"].value("freeMemory", int64_t{0}), 0) << tm.dump();
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    int64_t heartbeat = tm.value("timeSinceLastHeartbeat", int64_t{0});
+    EXPECT_GT(heartbeat, now_ms - 10'000) << tm.dump();
+    EXPECT_LE(heartbeat, now_ms + 1'000) << tm.dump();
+    EXPECT_TRUE(WaitUntil([&] {
+      return GetJson("/taskmanagers/tm-1").value("timeSinceLastHeartbeat", int64_t{0}) > heartbeat;
+    })) << "no later heartbeat";
+  }
+
   // A TaskManager process's logs, read from it over its RPC service.
   {
     nlohmann::json logs = GetJson("/taskmanagers/tm-1/logs");

@@ -212,7 +212,7 @@ TEST_F(ControlPlaneTest, MetricFetcherReadsTaskManagersAndSkipsOnesThatDoNotAnsw
   socklen_t len = sizeof(addr);
   ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   auto hung = std::make_shared<RemoteTaskExecutor>(
-      TaskManagerInfo{"tm-hung", "127.0.0.1", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "", 1, 0});
+      TaskManagerInfo{"tm-hung", "127.0.0.1", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "", 1, 0, {}});
 
   MetricRegistry local;  // the JobManager's own: none of the job's tasks
   MetricFetcherOptions options;

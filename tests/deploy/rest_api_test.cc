@@ -330,6 +330,10 @@ TEST_F(RestApiTest, CancelsARunningJobAndGivesItsSlotsBack) {
   for (const nlohmann::json& tm : tms.body["taskmanagers"]) full += tm["freeSlots"].get<int>() == 0 ? 1 : 0;
   EXPECT_EQ(full, 1) << tms.text;
 
+  // No periodic checkpoints: no checkpoint configuration either.
+  EXPECT_EQ(Get("/jobs/" + job).body["freshet"]["checkpointing"], false);
+  ExpectError(Get("/jobs/" + job + "/checkpoints/config"), 404, "checkpointing is not enabled");
+
   // A second job of parallelism 2 fits on the other TaskManager; a third does not.
   std::string second = Run(jar, TickerRun(2));
   ASSERT_TRUE(WaitForState(second, "RUNNING"));
@@ -355,6 +359,7 @@ TEST_F(RestApiTest, SavepointsStopWithSavepointAndResume) {
   std::string job = Run(jar, TickerRun(2, checkpointing));
   ASSERT_TRUE(WaitForState(job, "RUNNING"));
 
+  EXPECT_EQ(Get("/jobs/" + job).body["freshet"]["checkpointing"], true);
   Answer config = Get("/jobs/" + job + "/checkpoints/config");
   ASSERT_EQ(config.status, 200) << config.text;
   EXPECT_EQ(config.body["interval"], 100);
@@ -555,6 +560,7 @@ TEST_F(RestApiTest, TriggersCheckpointsOnRequest) {
   Answer detail = Get("/jobs/" + job + "/checkpoints/details/" + std::to_string(second));
   ASSERT_EQ(detail.status, 200) << detail.text;
   EXPECT_EQ(detail.body["status"], "COMPLETED");
+  EXPECT_EQ(Get("/jobs/" + job).body["freshet"]["checkpointing"], true);
   Answer config = Get("/jobs/" + job + "/checkpoints/config");
   ASSERT_EQ(config.status, 200) << config.text;
   EXPECT_EQ(config.body["interval"], 3600000);

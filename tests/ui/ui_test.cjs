@@ -408,9 +408,34 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('job-state')?.textContent === 'FINISHED');
     await shot('job-stopped');
 
+    // Resume from that savepoint through the Submit page: the new job
+    // starts from it (the checkpoints page lists the restore), then is
+    // cancelled from its page.
+    await go('#/submit', 'renderSubmit');
+    await page.click(`button.choose-jar[data-jar="${jars[0].id}"]`);
+    await page.fill('#program-args', `--rate 200 --output ${path.join(dir, 'ticks-3')}`);
+    await page.fill('#parallelism', '1');
+    await page.fill('#savepoint-path', stopLocation);
+    await page.fill('#job-settings', '');
+    await page.click('#run');
+    await page.waitForFunction((previous) => /^#\/jobs\/[0-9a-f]{32}$/.test(location.hash) && !location.hash.endsWith(previous),
+      stopJobId);
+    const resumedId = (await page.evaluate(() => location.hash)).slice('#/jobs/'.length);
+    await page.waitForFunction(() => document.getElementById('job-state')?.textContent === 'RUNNING');
+    await go(`#/jobs/${resumedId}/checkpoints`, 'renderCheckpoints');
+    await page.waitForFunction(() => document.getElementById('cp-restored')?.textContent === '1');
+    await page.waitForFunction((where) => document.getElementById('view').textContent.includes(where), stopLocation);
+    // This run takes no periodic checkpoints: the page says so instead of
+    // asking for a configuration that is not there.
+    await page.waitForSelector('#checkpointing-off');
+    await shot('job-resumed-checkpoints');
+    await go(`#/jobs/${resumedId}`, 'renderJob');
+    await page.click('#cancel-job');
+    await page.waitForFunction(() => document.getElementById('job-state')?.textContent === 'CANCELED');
+
     // Back on the overview the jobs are listed as they ended.
     await go('#/overview', 'renderOverview');
-    await page.waitForFunction(() => document.getElementById('jobs-cancelled')?.textContent === '1' &&
+    await page.waitForFunction(() => document.getElementById('jobs-cancelled')?.textContent === '2' &&
       document.getElementById('jobs-finished')?.textContent === '1');
     await page.waitForSelector('table.jobs >> text=CANCELED');
     await page.waitForSelector('table.jobs >> text=FINISHED');

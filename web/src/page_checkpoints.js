@@ -33,6 +33,7 @@ export function renderCheckpoints(view, [jobId], page) {
   let selected = null;
   let configLoaded = false;
   let vertexNames = {};
+  let checkpointing = true;
   // The vertex whose subtasks are shown, per checkpoint id, so that the
   // details keep it open when shown again.
   const expanded = new Map();
@@ -126,6 +127,7 @@ export function renderCheckpoints(view, [jobId], page) {
       if (Object.keys(vertexNames).length === 0) {
         const job = await get(`/jobs/${jobId}`);
         vertexNames = Object.fromEntries(job.vertices.map((v) => [v.id, v.name]));
+        checkpointing = job.freshet?.checkpointing !== false;
       }
       const stats = await get(`/jobs/${jobId}/checkpoints`);
       if (!page.alive()) return;
@@ -163,6 +165,11 @@ export function renderCheckpoints(view, [jobId], page) {
           selected: history.findIndex((c) => c.id === selected),
           className: 'checkpoints',
         }));
+      if (!configLoaded && !checkpointing) {
+        // Its configuration would be a 404: savepoints only.
+        configLoaded = true;
+        fill(configBox, h('div', { class: 'muted', id: 'checkpointing-off' }, 'Periodic checkpointing is not enabled for this job.'));
+      }
       if (!configLoaded) {
         configLoaded = true;
         try {

@@ -284,6 +284,8 @@ TaskManagerStatus StatusOf(const std::string& id, const TaskExecutorGateway& gat
   s.slots_free = static_cast<int>(std::count(slot_jobs.begin(), slot_jobs.end(), ""));
   s.registered_ms = registered_ms;
   s.slot_jobs = slot_jobs;
+  s.resources = gateway.Resources();
+  s.last_heartbeat_ms = gateway.LastHeartbeatMillis();
   return s;
 }
 }  // namespace

@@ -69,6 +69,10 @@ struct TaskManagerStatus {
   Timestamp registered_ms = 0;
   /// Per slot: the id of the job holding it (empty: free).
   std::vector<std::string> slot_jobs;
+  /// Its host's resources, and when it last sent a heartbeat (wall-clock
+  /// ms; -1: in this process, it needs none).
+  HostResources resources;
+  Timestamp last_heartbeat_ms = -1;
 };
 
 /// An uploaded job library.

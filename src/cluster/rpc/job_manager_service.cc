@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
@@ -25,8 +26,12 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
                           fmt::format("registration of '{}' is incomplete or has {} slots", req->resource_id(),
                                       req->num_slots()));
     }
-    TaskManagerInfo info{req->resource_id(), req->host(),      req->rpc_address(),
-                         req->data_address(), req->num_slots(), req->pid()};
+    // The host's figures are for monitoring: nonsense is shown as unknown.
+    HostResources host{.cpu_cores = std::max(req->cpu_cores(), 0),
+                       .physical_memory = req->physical_memory() > 0 ? req->physical_memory() : -1,
+                       .free_memory = req->free_memory() >= 0 ? req->free_memory() : -1};
+    TaskManagerInfo info{req->resource_id(), req->host(), req->rpc_address(), req->data_address(),
+                         req->num_slots(), req->pid(), host};
     auto executor = std::make_shared<RemoteTaskExecutor>(info);
     std::shared_ptr<RemoteTaskExecutor> replaced;
     std::string registration_id = fmt::format("{:016x}", std::random_device{}() * 0x9E3779B97F4A7C15ULL);
@@ -65,7 +70,10 @@ class JobManagerRpcServer::Service final : public pb::JobManagerService::Service
         executor = it->second.executor;
       }
     }
-    if (executor) executor->MarkReachable();
+    if (executor) {
+      executor->MarkReachable();
+      executor->OnHeartbeat(Clock::System().NowMillis(), req->free_memory());
+    }
     resp->set_known(executor != nullptr);
     return grpc::Status::OK;
   }

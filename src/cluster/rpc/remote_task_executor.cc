@@ -17,7 +17,8 @@ constexpr auto kDeployTimeout = std::chrono::seconds(60);  // the first task of 
 constexpr auto kCallTimeout = std::chrono::seconds(10);
 }  // namespace
 
-RemoteTaskExecutor::RemoteTaskExecutor(TaskManagerInfo info) : info_(std::move(info)) {
+RemoteTaskExecutor::RemoteTaskExecutor(TaskManagerInfo info)
+    : info_(std::move(info)), free_memory_(info_.resources.free_memory) {
   stub_ = pb::TaskManagerService::NewStub(grpc::CreateChannel(info_.rpc_address, grpc::InsecureChannelCredentials()));
   thread_ = std::thread([this] { Loop(); });
 }
@@ -236,6 +237,24 @@ Result<std::vector<GroupReadings>> RemoteTaskExecutor::QueryMetrics(std::chrono:
                                            info_.rpc_address, s.error_message()));
   }
   return rpc::FromProto(out);
+}
+
+HostResources RemoteTaskExecutor::Resources() const {
+  HostResources r = info_.resources;
+  std::lock_guard lock(mu_);
+  r.free_memory = free_memory_;
+  return r;
+}
+
+Timestamp RemoteTaskExecutor::LastHeartbeatMillis() const {
+  std::lock_guard lock(mu_);
+  return last_heartbeat_ms_;
+}
+
+void RemoteTaskExecutor::OnHeartbeat(Timestamp now_ms, int64_t free_memory) {
+  std::lock_guard lock(mu_);
+  last_heartbeat_ms_ = now_ms;
+  if (free_memory >= 0) free_memory_ = free_memory;
 }
 
 Result<std::vector<LogFileInfo>> RemoteTaskExecutor::ListLogs(std::chrono::milliseconds timeout) const {

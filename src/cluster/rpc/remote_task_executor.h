@@ -31,6 +31,7 @@ struct TaskManagerInfo {
   std::string data_address;
   int num_slots = 0;
   int64_t pid = 0;
+  HostResources resources;  // as registered
 };
 
 class RemoteTaskExecutor final : public TaskExecutorGateway {
@@ -42,6 +43,11 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   const std::string& Id() const override { return info_.resource_id; }
   int NumSlots() const override { return info_.num_slots; }
   std::string DataAddress() const override { return info_.data_address; }
+  HostResources Resources() const override;
+  Timestamp LastHeartbeatMillis() const override;
+  /// A heartbeat arrived at wall-clock `now_ms`, reporting `free_memory`
+  /// on its host (-1: not reported).
+  void OnHeartbeat(Timestamp now_ms, int64_t free_memory);
 
   Status DeployTask(TaskDeploymentDescriptor tdd, std::shared_ptr<const JobGraph> job,
                     TaskStateListener* listener) override;
@@ -109,6 +115,9 @@ class RemoteTaskExecutor final : public TaskExecutorGateway {
   void Loop();
 
   TaskManagerInfo info_;
+  // Updated by heartbeats (guarded by mu_).
+  int64_t free_memory_ = -1;
+  Timestamp last_heartbeat_ms_ = -1;
   std::unique_ptr<freshet::rpc::TaskManagerService::Stub> stub_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

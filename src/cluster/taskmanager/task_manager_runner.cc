@@ -376,6 +376,10 @@ Status TaskManagerRunner::Register() {
   req.set_data_address(DataAddress());
   req.set_num_slots(settings_.num_slots);
   req.set_pid(::getpid());
+  HostResources host = LocalHostResources();
+  req.set_cpu_cores(host.cpu_cores);
+  req.set_physical_memory(host.physical_memory);
+  req.set_free_memory(host.free_memory);
   pb::RegisterTaskManagerResponse resp;
   grpc::ClientContext context;
   SetDeadline(context, std::chrono::milliseconds(5000));
@@ -416,6 +420,7 @@ void TaskManagerRunner::HeartbeatLoop() {
     pb::TaskManagerHeartbeat hb;
     hb.set_resource_id(settings_.resource_id);
     hb.set_registration_id(registration_id_);
+    hb.set_free_memory(LocalHostResources().free_memory);
     pb::HeartbeatResponse resp;
     grpc::ClientContext context;
     SetDeadline(context, settings_.heartbeat_interval);
