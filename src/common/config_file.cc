@@ -53,8 +53,10 @@ class Flattener {
 
   Status Flatten(const YAML::Node& map, const std::string& prefix) {
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key_node = it->first;
-      const YAML::Node& value = it->second;
+      // Copies: `it->` is a temporary proxy, so references to its members
+      // would dangle. Nodes are handles; copying one is cheap.
+      YAML::Node key_node = it->first;
+      YAML::Node value = it->second;
       int line = key_node.Mark().line + 1;
       if (!key_node.IsScalar() || key_node.Scalar().empty()) {
         return Error(line, "a key must be a non-empty text" + (prefix.empty() ? "" : " (under '" + prefix + "')"));
